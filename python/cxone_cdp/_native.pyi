@@ -1,0 +1,3 @@
+"""Type stubs for the native module `cxone_cdp._native`."""
+
+__version__: str

@@ -1,0 +1,16 @@
+//! The PyO3 binding layer: thin wrappers over the core, registered in the
+//! `cxone_cdp._native` module. Each area registers its own classes.
+use pyo3::prelude::*;
+
+pub mod errors;
+pub mod querier;
+pub mod simulator;
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    simulator::register(m)?;
+    querier::register(m)?;
+    Ok(())
+}
