@@ -4,6 +4,7 @@
 //! without Python; `py` is the thin PyO3 layer that becomes `cxone_cdp._native`.
 // Issue 5 building blocks (cache, metrics, webhooks, audit):
 pub mod cache;
+pub mod metrics;
 
 pub mod error;
 pub mod filter;
