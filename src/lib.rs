@@ -3,6 +3,7 @@
 //! The core (everything but `py`) is plain async Rust, usable and tested
 //! without Python; `py` is the thin PyO3 layer that becomes `cxone_cdp._native`.
 // Issue 5 building blocks (cache, metrics, webhooks, audit):
+pub mod audit;
 pub mod cache;
 pub mod metrics;
 
