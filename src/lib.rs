@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod cache;
 pub mod metrics;
+pub mod webhook;
 
 pub mod error;
 pub mod filter;
