@@ -6,7 +6,11 @@ simulator) are built into the package.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import socket
+import time
 
 import pytest
 
@@ -32,7 +36,7 @@ TUTORIAL_FILTERS = [
 @pytest.fixture
 def sim():
     testing = pytest.importorskip("cxone_cdp.testing")
-    with testing.Simulator(members=3000, port=0) as s:
+    with testing.Simulator(members=6000, port=0) as s:
         yield s
 
 
@@ -52,6 +56,24 @@ def tutorial_querier(sim, **options) -> CXoneAudienceQuerier:
 def direct_members(sim, filters=TUTORIAL_FILTERS, limit=250):
     q = cxone_cdp.Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
     return q.members(AUDIENCE_ID, filters, limit)
+
+
+async def callbacks_for(sim, query_id: str, wait: float = 10.0) -> list[dict]:
+    """The callback bodies for `query_id`, waiting for delivery (it may run
+    in the background after the query returned)."""
+    deadline = time.monotonic() + wait
+    while True:
+        bodies = [json.loads(c["body"]) for c in sim.callbacks()]
+        mine = [b for b in bodies if b.get("queryId") == query_id]
+        if mine or time.monotonic() > deadline:
+            return mine
+        await asyncio.sleep(0.05)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def api_calls(sim) -> int:
@@ -88,16 +110,31 @@ async def test_tutorial_main_returns_the_direct_query_members(sim):
 
 
 async def test_completion_callback_reaches_webhook_url(sim):
-    import json
-
     querier = tutorial_querier(sim)
     payload = AudienceQueryPayload(audience_id=AUDIENCE_ID, filters=[], limit=1000)
     members = await querier.validate_and_query(payload, query_id="QRY-CB")
-    bodies = [json.loads(c["body"]) for c in sim.callbacks()]
-    mine = [b for b in bodies if b.get("queryId") == "QRY-CB"]
-    assert len(mine) == 1, bodies
+    mine = await callbacks_for(sim, "QRY-CB")
+    assert len(mine) == 1, mine
     assert mine[0]["status"] == "completed"
     assert mine[0]["memberCount"] == len(members)
+
+
+async def test_dead_callback_url_leaves_the_query_successful(sim):
+    querier = tutorial_querier(sim)
+    querier_dead = CXoneAudienceQuerier(
+        org_name="YOUR_ORG_NAME",
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        webhook_url=f"http://127.0.0.1:{closed_port()}/callbacks",
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+    )
+    payload = AudienceQueryPayload(
+        audience_id=AUDIENCE_ID, filters=[AttributeFilter(*f) for f in TUTORIAL_FILTERS]
+    )
+    members = await querier_dead.validate_and_query(payload, query_id="QRY-DEAD")
+    assert members == await querier.validate_and_query(payload, query_id="QRY-ALIVE")
+    assert querier_dead.metrics["success"] == 1 and querier_dead.metrics["failed"] == 0
 
 
 async def test_tutorial_pydantic_models_are_accepted(sim):
@@ -175,8 +212,8 @@ async def test_unknown_operator_fails_before_any_request(sim):
     ("audience_id", "filters", "match"),
     [
         (AUDIENCE_ID, [("no_such_attribute", "eq", "x")], "not found in CDP schema"),
-        (AUDIENCE_ID, [("lifecycle_stage", "eq", "no-such-stage")], ""),
-        (EMPTY_AUDIENCE_ID, [], ""),
+        (AUDIENCE_ID, [("lifecycle_stage", "eq", "no-such-stage")], None),
+        (EMPTY_AUDIENCE_ID, [], None),
         (AUDIENCE_ID, [("lifecycle_stage", "neq", f"s{i}") for i in range(51)], "Filter count"),
     ],
     ids=["unknown-attribute", "zero-count", "empty-audience", "too-many-filters"],
