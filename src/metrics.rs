@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cache::CacheStats;
+
 /// Sub-buckets per power of two: bucket bounds grow by 2^(1/8) ≈ 9 %, so a
 /// reported percentile is within about 5 % of the true value.
 const SUB_BITS: u32 = 3;
@@ -275,6 +277,54 @@ impl Metrics {
     /// metric names prefixed `cxone_cdp_`. Latency is a summary in seconds.
     pub fn prometheus(&self) -> String {
         self.snapshot().prometheus()
+    }
+
+    /// [`Metrics::prometheus`] followed by the response cache's gauges and
+    /// counters (entries, bytes, evictions, expirations; hits and misses are
+    /// already among the metrics).
+    pub fn prometheus_with_cache(&self, cache: &CacheStats) -> String {
+        let mut out = self.prometheus();
+        push_cache_families(&mut out, cache);
+        out
+    }
+}
+
+fn push_cache_families(out: &mut String, c: &CacheStats) {
+    for (name, ty, help, value) in [
+        (
+            "cache_entries",
+            "gauge",
+            "Pages held in the response cache.",
+            c.entries,
+        ),
+        (
+            "cache_bytes",
+            "gauge",
+            "Bytes of page bodies held in the response cache.",
+            c.bytes,
+        ),
+        (
+            "cache_capacity",
+            "gauge",
+            "Configured response cache capacity (0 = disabled).",
+            c.capacity,
+        ),
+        (
+            "cache_evictions_total",
+            "counter",
+            "Cache entries evicted because the cache was full.",
+            c.evictions,
+        ),
+        (
+            "cache_expirations_total",
+            "counter",
+            "Cache entries dropped because their TTL passed.",
+            c.expirations,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP cxone_cdp_{name} {help}");
+        let _ = writeln!(out, "# TYPE cxone_cdp_{name} {ty}");
+        let _ = writeln!(out, "cxone_cdp_{name} {value}");
     }
 }
 
@@ -674,6 +724,29 @@ mod tests {
                 Some(ms) => assert!((p50 - ms / 1000.0).abs() < 1e-9),
             }
         }
+    }
+
+    #[test]
+    fn prometheus_with_cache_parses() {
+        let m = Metrics::new();
+        m.add_cache_hit();
+        let stats = CacheStats {
+            hits: 1,
+            entries: 3,
+            bytes: 900,
+            capacity: 50,
+            evictions: 2,
+            expirations: 1,
+            ..CacheStats::default()
+        };
+        let text = m.prometheus_with_cache(&stats);
+        let samples = parse_prometheus(&text);
+        let get = |n: &str| samples.iter().find(|s| s.0 == n).map(|s| s.2);
+        assert_eq!(get("cxone_cdp_cache_hits_total"), Some(1.0));
+        assert_eq!(get("cxone_cdp_cache_entries"), Some(3.0));
+        assert_eq!(get("cxone_cdp_cache_bytes"), Some(900.0));
+        assert_eq!(get("cxone_cdp_cache_evictions_total"), Some(2.0));
+        assert_eq!(get("cxone_cdp_cache_expirations_total"), Some(1.0));
     }
 
     #[test]
