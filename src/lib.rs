@@ -5,3 +5,4 @@
 pub mod error;
 pub mod filter;
 pub mod py;
+pub mod simulator;
