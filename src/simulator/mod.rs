@@ -245,7 +245,13 @@ impl Simulator {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            rt.shutdown_background();
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Blocking is not allowed here; let the workers wind down.
+                rt.shutdown_background();
+            } else {
+                // Waits for the workers, so the port is closed on return.
+                rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            }
         }
     }
 }
@@ -262,5 +268,91 @@ impl std::fmt::Debug for Simulator {
             .field("base_url", &self.base_url())
             .field("members", &self.shared.members)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
+        let r = c
+            .post(sim.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=sim-client&client_secret=sim-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn get(c: &reqwest::Client, url: &str, tok: &str) -> (u16, serde_json::Value) {
+        let r = c.get(url).bearer_auth(tok).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn walks_with_short_and_empty_pages_and_survives_restart() {
+        let cfg = SimConfig {
+            members: 1_000,
+            short_pages: true,
+            empty_page_every: Some(3),
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(cfg, 0).await.unwrap();
+        let c = client();
+        let tok = token(&c, &sim).await;
+        let flt = crate::filter::encode_component("lifetime_value>1000");
+        let base = format!(
+            "{}/api/v2/audiences/{AUDIENCE_ID}/members?limit=40&filter={flt}",
+            sim.base_url()
+        );
+        let mut items = Vec::new();
+        let mut cursors = std::collections::HashSet::new();
+        let mut url = base.clone();
+        let mut saved = None;
+        loop {
+            let (s, doc) = get(&c, &url, &tok).await;
+            assert_eq!(s, 200, "{doc}");
+            items.extend(doc["items"].as_array().unwrap().iter().cloned());
+            let Some(next) = doc["nextPageToken"].as_str() else { break };
+            assert!(cursors.insert(next.to_string()), "cursor repeated");
+            saved.get_or_insert_with(|| next.to_string());
+            url = format!("{base}&cursor={}", crate::filter::encode_component(next));
+        }
+        let want = sim.expected_members(AUDIENCE_ID, &["lifetime_value>1000"]).unwrap();
+        assert!(!want.is_empty());
+        assert_eq!(items, want);
+        // Stateless cursors survive a restart.
+        let url = format!("{base}&cursor={}", saved.unwrap());
+        let before = get(&c, &url, &tok).await;
+        sim.restart();
+        let after = get(&c, &url, &tok).await;
+        assert_eq!(before, after);
+        assert!(sim.stats().pages_rendered > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_connection_is_a_transport_error() {
+        let cfg = SimConfig {
+            members: 10,
+            drop_every: Some(1),
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(cfg, 0).await.unwrap();
+        let c = client();
+        let tok = token(&c, &sim).await;
+        let url = format!("{}/api/v2/cdp/attributes", sim.base_url());
+        let err = c.get(&url).bearer_auth(&tok).send().await.unwrap_err();
+        assert!(err.status().is_none(), "no HTTP response at all: {err}");
+        assert_eq!(sim.stats().dropped_connections, 1);
     }
 }
