@@ -7,7 +7,6 @@ import urllib.parse
 
 import pytest
 from conftest import ALL_SCOPES, Reply, SimHttp, assert_error, enc
-
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID
 
 # ---------------------------------------------------------------- token
@@ -66,7 +65,10 @@ def test_token_http_basic_credentials(http: SimHttp) -> None:
         "POST",
         "/oauth/token",
         body=b"grant_type=client_credentials",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Basic {basic}",
+        },
     )
     assert r.status == 200
 
@@ -240,20 +242,25 @@ def test_type_semantics_over_http(http: SimHttp) -> None:
     # Numeric, not textual: "12.5" > "100" as text, but 12.5 < 100.
     n = http.count("filter=" + enc("lifetime_value<100")).json()["count"]
     assert n == len(http.sim.expected_members(filters=[("lifetime_value", "lt", 100)]))
-    by_value = [
-        m for m in http.sim.expected_members() if m["attributes"]["lifetime_value"] < 100
-    ]
+    by_value = [m for m in http.sim.expected_members() if m["attributes"]["lifetime_value"] < 100]
     assert n == len(by_value)
     d = http.count("filter=" + enc("last_purchase_date>2023-06-30")).json()["count"]
     by_date = [
-        m for m in http.sim.expected_members() if m["attributes"]["last_purchase_date"] > "2023-06-30"
+        m
+        for m in http.sim.expected_members()
+        if m["attributes"]["last_purchase_date"] > "2023-06-30"
     ]
     assert d == len(by_date) > 0
 
 
 # ---------------------------------------------------------------- webhooks and callbacks
 
-GOOD_HOOK = {"name": "done", "url": "https://hooks.example.invalid/x", "events": ["query.completed"], "enabled": True}
+GOOD_HOOK = {
+    "name": "done",
+    "url": "https://hooks.example.invalid/x",
+    "events": ["query.completed"],
+    "enabled": True,
+}
 
 
 def _post_hook(http: SimHttp, body: bytes) -> Reply:
