@@ -324,3 +324,11 @@ def test_stats_count_requests(http: SimHttp) -> None:
     assert s["by_endpoint"]["count"] == 1 and s["by_endpoint"]["members"] == 1
     assert s["by_status"]["200"] == 1 and s["by_status"]["400"] == 1
     assert s["api_requests"] == 2
+
+
+def test_sim_stats_endpoint(http: SimHttp) -> None:
+    http.count()
+    r = http.request("GET", "/_sim/stats")
+    assert r.status == 200
+    doc = r.json()
+    assert doc["api_requests"] >= 1 and "by_status" in doc and "token_requests" in doc
