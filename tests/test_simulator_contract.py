@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -332,3 +333,16 @@ def test_sim_stats_endpoint(http: SimHttp) -> None:
     assert r.status == 200
     doc = r.json()
     assert doc["api_requests"] >= 1 and "by_status" in doc and "token_requests" in doc
+
+
+def test_pages_are_served_from_memory_the_second_time(http: SimHttp) -> None:
+    q = "filter=" + enc("lifecycle_stage=lead") + "&limit=20"
+    first = http.walk(q)
+    time.sleep(0.2)  # let a last prefetch finish
+    before = http.sim.stats()
+    second = http.walk(q)
+    after = http.sim.stats()
+    assert first == second
+    assert after["pages_rendered"] == before["pages_rendered"]
+    pages = after["by_endpoint"]["members"] - before["by_endpoint"]["members"]
+    assert after["page_cache_hits"] - before["page_cache_hits"] == pages > 1

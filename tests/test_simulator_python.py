@@ -173,3 +173,10 @@ def test_bare_walk_bench_script_runs() -> None:
         check=True,
     ).stdout
     assert "5,000 members" in out and time.perf_counter() - t0 >= 0
+
+
+def test_factory_fixture(cdp_simulator_factory) -> None:  # type: ignore[no-untyped-def]
+    a = cdp_simulator_factory(members=7)
+    b = cdp_simulator_factory(members=9, unavailable_every=1)
+    assert SimHttp(a).count().json() == {"count": 7}
+    assert SimHttp(b).count().status == 503
