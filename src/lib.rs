@@ -11,3 +11,4 @@ pub mod webhook;
 pub mod error;
 pub mod filter;
 pub mod py;
+pub mod simulator;
