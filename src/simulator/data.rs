@@ -15,7 +15,9 @@ pub const ATTRIBUTES: [(&str, AttrType); 5] = [
     ("is_vip", AttrType::Boolean),
 ];
 
-pub const STAGES: [&str; 6] = ["lead", "prospect", "active", "loyal", "at_risk", "churned"];
+pub const STAGES: [&str; 6] = [
+    "lead", "prospect", "customer", "loyal", "at_risk", "churned",
+];
 
 /// Cities, including every value that needs percent-encoding on the wire.
 /// None of `Rock `, `a b=c`, `x` or `100` is a city, so a client that fails to
