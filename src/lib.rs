@@ -2,6 +2,12 @@
 //!
 //! The core (everything but `py`) is plain async Rust, usable and tested
 //! without Python; `py` is the thin PyO3 layer that becomes `cxone_cdp._native`.
+pub mod auth;
+pub mod client;
+pub mod config;
 pub mod error;
 pub mod filter;
+pub mod http;
+pub mod paginate;
 pub mod py;
+pub mod retry;
