@@ -414,3 +414,462 @@ impl Client {
         Ok(self.attributes().await?.items.iter().cloned().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The client against small in-test servers on 127.0.0.1.
+    use super::*;
+    use crate::filter::{Operator, Value};
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    type Reply = (u16, Vec<(&'static str, String)>, String);
+    type ApiFn = dyn Fn(&str, u64, &str) -> Reply + Send + Sync;
+    type TokenFn = dyn Fn(u64) -> Reply + Send + Sync;
+
+    struct Mock {
+        tokens: AtomicU64,
+        api: AtomicU64,
+        seen: Mutex<Vec<String>>,
+        api_fn: Box<ApiFn>,
+        token_fn: Box<TokenFn>,
+        token_delay: Duration,
+    }
+
+    const ATTRS: &str = r#"{"items":[{"name":"city","type":"string"},{"name":"lifetime_value","type":"number"},{"name":"is_vip","type":"boolean"},{"name":"last_purchase_date","type":"date"}]}"#;
+
+    fn ok(body: &str) -> Reply {
+        (200, vec![], body.to_string())
+    }
+
+    fn token_ok(n: u64) -> Reply {
+        ok(&format!(
+            r#"{{"access_token":"tok{n}","token_type":"Bearer","expires_in":3600,"scope":"x"}}"#
+        ))
+    }
+
+    fn reply(r: Reply) -> axum::response::Response {
+        let mut h = HeaderMap::new();
+        for (k, v) in r.1 {
+            h.insert(k, v.parse().unwrap());
+        }
+        (StatusCode::from_u16(r.0).unwrap(), h, r.2).into_response()
+    }
+
+    async fn token_handler(State(m): State<Arc<Mock>>, body: String) -> axum::response::Response {
+        let n = m.tokens.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(body.contains("grant_type=client_credentials"));
+        tokio::time::sleep(m.token_delay).await;
+        reply((m.token_fn)(n))
+    }
+
+    async fn api_handler(
+        State(m): State<Arc<Mock>>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
+        let pq = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("")
+            .to_string();
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if pq == "/api/v2/cdp/attributes" {
+            return reply(ok(ATTRS));
+        }
+        let n = m.api.fetch_add(1, Ordering::SeqCst) + 1;
+        m.seen.lock().unwrap().push(pq.clone());
+        reply((m.api_fn)(&pq, n, &auth))
+    }
+
+    async fn start(
+        api_fn: impl Fn(&str, u64, &str) -> Reply + Send + Sync + 'static,
+        token_fn: impl Fn(u64) -> Reply + Send + Sync + 'static,
+        token_delay: Duration,
+    ) -> (Client, Arc<Mock>) {
+        let mock = Arc::new(Mock {
+            tokens: AtomicU64::new(0),
+            api: AtomicU64::new(0),
+            seen: Mutex::new(Vec::new()),
+            api_fn: Box::new(api_fn),
+            token_fn: Box::new(token_fn),
+            token_delay,
+        });
+        let app = axum::Router::new()
+            .route("/oauth/token", axum::routing::post(token_handler))
+            .fallback(api_handler)
+            .with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut config = Config::new(format!("http://{addr}"), "id", "very-secret-value");
+        config.retry.backoff_base = 0.01;
+        config.retry.backoff_max = 0.05;
+        config.timeout = Duration::from_secs(5);
+        (Client::new(config).unwrap(), mock)
+    }
+
+    const AUD: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
+
+    fn page(ids: &[u32], next: Option<&str>) -> String {
+        let items: Vec<String> = ids
+            .iter()
+            .map(|i| format!(r#"{{"memberId":"m{i}","joinedAt":"2024-01-01T00:00:00Z","attributes":{{"lifetime_value":{i}}}}}"#))
+            .collect();
+        let next = next.map_or("null".to_string(), |n| format!("\"{n}\""));
+        format!(
+            r#"{{"items":[{}],"nextPageToken":{next}}}"#,
+            items.join(",")
+        )
+    }
+
+    fn ids(members: &[Json]) -> Vec<String> {
+        members
+            .iter()
+            .map(|m| m.get("memberId").unwrap().as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn follows_cursors_over_empty_and_short_pages_with_encoding() {
+        let (client, mock) = start(
+            |pq, _, _| {
+                if !pq.contains("cursor=") {
+                    ok(&page(&[1, 2], Some("c+1/=")))
+                } else if pq.contains("cursor=c%2B1%2F%3D") {
+                    ok(&page(&[], Some("c2")))
+                } else if pq.contains("cursor=c2") {
+                    ok(&page(&[3], None))
+                } else {
+                    (
+                        400,
+                        vec![],
+                        r#"{"code":"invalid_cursor","message":"?"}"#.into(),
+                    )
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let q = Query::new(
+            AUD,
+            vec![Filter::new(
+                "city",
+                Operator::Eq,
+                Value::Str("Rock & Roll".into()),
+            )],
+            2,
+        );
+        let members = client.members(q).await.unwrap();
+        assert_eq!(ids(&members), ["m1", "m2", "m3"]);
+        let seen = mock.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        assert!(seen[0].contains("limit=2") && seen[0].contains("filter=city%3DRock%20%26%20Roll"));
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn repeated_cursor_is_a_pagination_error() {
+        let (client, _mock) = start(
+            |pq, _, _| {
+                if pq.contains("cursor=b") {
+                    ok(&page(&[2], Some("a")))
+                } else if pq.contains("cursor=a") {
+                    ok(&page(&[1], Some("b")))
+                } else {
+                    ok(&page(&[0], Some("a")))
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let e = client
+            .members(Query::new(AUD, vec![], 10))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Pagination);
+    }
+
+    #[tokio::test]
+    async fn unauthorized_refreshes_once_and_replays_once() {
+        let (client, mock) = start(
+            |_, _, auth| {
+                if auth == "Bearer tok1" {
+                    (
+                        401,
+                        vec![],
+                        r#"{"code":"unauthorized","message":"revoked"}"#.into(),
+                    )
+                } else {
+                    ok(r#"{"count":7}"#)
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 7);
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 2);
+        assert_eq!(client.counter_snapshot().auth_replays, 1);
+
+        let (client, mock) = start(
+            |_, _, _| {
+                (
+                    401,
+                    vec![],
+                    r#"{"code":"unauthorized","message":"no"}"#.into(),
+                )
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let e = client.count(AUD, &[]).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 2);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 2);
+        assert!(!e.to_string().contains("very-secret") && !e.to_string().contains("tok"));
+    }
+
+    #[tokio::test]
+    async fn invalid_client_is_not_retried() {
+        let (client, mock) = start(
+            |_, _, _| ok(r#"{"count":1}"#),
+            |_| (401, vec![], r#"{"error":"invalid_client"}"#.into()),
+            Duration::ZERO,
+        )
+        .await;
+        let e = client.count(AUD, &[]).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert_eq!(e.code.as_deref(), Some("invalid_client"));
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 1);
+        assert!(!format!("{e:?}").contains("very-secret"));
+        // 400 is a typed error too, also not retried.
+        let (client, mock) = start(
+            |_, _, _| ok(r#"{"count":1}"#),
+            |_| {
+                (
+                    400,
+                    vec![],
+                    r#"{"error":"invalid_scope","error_description":"nope"}"#.into(),
+                )
+            },
+            Duration::ZERO,
+        )
+        .await;
+        let e = client.count(AUD, &[]).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_deref()),
+            (ErrorKind::BadRequest, Some("invalid_scope"))
+        );
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_5xx_is_retried() {
+        let (client, mock) = start(
+            |_, _, _| ok(r#"{"count":3}"#),
+            |n| {
+                if n < 3 {
+                    (503, vec![], "down".into())
+                } else {
+                    token_ok(n)
+                }
+            },
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 3);
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retry_after_then_success_and_cap() {
+        let (client, mock) = start(
+            |_, n, _| {
+                if n == 1 {
+                    (
+                        429,
+                        vec![("retry-after", "0".into())],
+                        r#"{"code":"rate_limited","message":"slow down"}"#.into(),
+                    )
+                } else {
+                    ok(r#"{"count":5}"#)
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 5);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 2);
+        let c = client.counter_snapshot();
+        assert_eq!((c.rate_limited, c.retries), (1, 1));
+
+        // A huge Retry-After is capped (here at 50 ms); 429 every time gives RateLimitError.
+        let (client, mock) = start(
+            |_, _, _| {
+                (
+                    429,
+                    vec![("retry-after", "3600".into())],
+                    r#"{"code":"rate_limited","message":"x"}"#.into(),
+                )
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let mut cfg = client.config().clone();
+        cfg.retry.retry_after_cap = 0.05;
+        cfg.retry.max_retries = 2;
+        let capped = Client::new(cfg).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = capped.count(AUD, &[]).await.unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            (e.kind, e.retry_after),
+            (ErrorKind::RateLimit, Some(3600.0))
+        );
+        assert_eq!(mock.api.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn server_errors_retry_then_fail_with_excerpt() {
+        let (client, mock) = start(
+            |_, n, _| {
+                if n <= 2 {
+                    (
+                        503,
+                        vec![],
+                        r#"{"code":"unavailable","message":"busy"}"#.into(),
+                    )
+                } else {
+                    ok(r#"{"count":9}"#)
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 9);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 3);
+
+        let (client, mock) = start(
+            |_, _, _| (502, vec![], "<html><h1>Bad Gateway</h1></html>".into()),
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let e = client.count(AUD, &[]).await.unwrap_err();
+        assert_eq!((e.kind, e.status), (ErrorKind::Server, Some(502)));
+        assert!(e.message.contains("Bad Gateway"), "{}", e.message);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 4);
+
+        // 404 is not retried.
+        let (client, mock) = start(
+            |_, _, _| {
+                (
+                    404,
+                    vec![],
+                    r#"{"code":"not_found","message":"no audience","correlationId":"c9"}"#.into(),
+                )
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let e = client.count(AUD, &[]).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.correlation_id.as_deref()),
+            (ErrorKind::NotFound, Some("c9"))
+        );
+        assert_eq!(mock.api.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn truncated_page_is_retried_never_empty() {
+        let (client, mock) = start(
+            |_, n, _| {
+                if n == 1 {
+                    ok(r#"{"items":[{"memberId":"m1""#)
+                } else {
+                    ok(&page(&[1, 2], None))
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let m = client.members(Query::new(AUD, vec![], 10)).await.unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 2);
+
+        let (client, _) = start(|_, _, _| ok(r#"{"items":[{"#), token_ok, Duration::ZERO).await;
+        let e = client
+            .members(Query::new(AUD, vec![], 10))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Server);
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_share_one_token_fetch() {
+        let (client, mock) = start(
+            |_, _, _| ok(r#"{"count":1}"#),
+            token_ok,
+            Duration::from_millis(200),
+        )
+        .await;
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { c.count(AUD, &[]).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 1);
+        assert_eq!(client.counter_snapshot().tokens_fetched, 1);
+    }
+
+    #[tokio::test]
+    async fn bad_input_sends_nothing() {
+        let (client, mock) = start(|_, _, _| ok(r#"{"count":1}"#), token_ok, Duration::ZERO).await;
+        for aud in ["", "a/b", "a?b", "a#b", "..", "a b", "a\nb"] {
+            let e = client.count(aud, &[]).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Validation, "{aud:?}");
+        }
+        for limit in [0, 1001] {
+            let e = client
+                .members(Query::new(AUD, vec![], limit))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Validation);
+        }
+        let nan = Filter::new("lifetime_value", Operator::Gt, Value::Float(f64::NAN));
+        assert!(client.count(AUD, &[nan]).await.is_err());
+        assert_eq!(mock.tokens.load(Ordering::SeqCst), 0);
+        assert_eq!(mock.api.load(Ordering::SeqCst), 0);
+        // Schema checks need the schema (one attributes call), then nothing more.
+        let wrong = Filter::new("lifetime_value", Operator::Eq, Value::Str("abc".into()));
+        let e = client.count(AUD, &[wrong]).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Validation);
+        let unknown = Filter::new("nope", Operator::Eq, Value::Int(1));
+        assert_eq!(
+            client.count(AUD, &[unknown]).await.unwrap_err().kind,
+            ErrorKind::Validation
+        );
+        assert_eq!(mock.api.load(Ordering::SeqCst), 0);
+    }
+}
