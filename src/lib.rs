@@ -11,3 +11,4 @@ pub mod http;
 pub mod paginate;
 pub mod py;
 pub mod retry;
+pub mod simulator;

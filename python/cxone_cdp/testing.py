@@ -1,0 +1,210 @@
+"""Test helpers: the embedded CDP simulator as a context manager.
+
+    from cxone_cdp.testing import Simulator, AUDIENCE_ID
+
+    with Simulator(members=10_000, rate_limit_every=5) as sim:
+        ...  # point a client at sim.base_url with sim.client_id / sim.client_secret
+
+The server runs on 127.0.0.1 (a free port unless ``port`` is given) on a Rust
+runtime thread, so it keeps serving while Python code blocks. Fault switches
+are keyword arguments named like the fields of the Rust ``SimConfig``;
+durations are float seconds, ``*_every`` switches take a positive int.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cxone_cdp import _native
+
+AUDIENCE_ID: str = _native.AUDIENCE_ID
+EMPTY_AUDIENCE_ID: str = _native.EMPTY_AUDIENCE_ID
+
+__all__ = ["AUDIENCE_ID", "EMPTY_AUDIENCE_ID", "FAULTS", "Simulator"]
+
+#: Every fault switch the simulator knows, with its meaning.
+FAULTS: dict[str, str] = {
+    "token_lifetime": "expires_in of issued tokens, seconds (default 3600)",
+    "revoke_after": "tokens answer 401 this many seconds after issue",
+    "token_delay": "seconds the token endpoint waits before answering",
+    "rate_limit_every": "429 with Retry-After every n-th API call",
+    "retry_after_secs": "the Retry-After value of those 429s (default 1)",
+    "unavailable_every": "503 every n-th API call",
+    "latency": "seconds added to every API call",
+    "empty_page_every": "every n-th members page is empty but carries a new cursor",
+    "short_pages": "members pages shorter than the limit while a cursor is set",
+    "drop_every": "close the connection without a response every n-th API call",
+    "repeat_cursor_after": "after n pages, hand back a cursor that was already followed",
+    "html_502_every": "502 with an HTML (non-JSON) body every n-th API call",
+    "truncated_every": "200 with a truncated JSON body every n-th members call",
+}
+
+_OPS = {
+    "eq": "=",
+    "=": "=",
+    "==": "=",
+    "neq": "!=",
+    "ne": "!=",
+    "!=": "!=",
+    "gt": ">",
+    ">": ">",
+    "lt": "<",
+    "<": "<",
+    "contains": "~",
+    "~": "~",
+}
+
+
+def _wire(f: str | Sequence[Any]) -> str:
+    """A decoded wire filter (``"city=Rock & Roll"``) from a string or an
+    ``(attribute, operator, value)`` tuple."""
+    if isinstance(f, str):
+        return f
+    attr, op, value = f
+    sym = _OPS.get(str(op).strip().lower())
+    if sym is None:
+        raise ValueError(f"unknown operator {op!r}")
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (_dt.date, _dt.datetime)):
+        text = value.strftime("%Y-%m-%d")
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    return f"{attr}{sym}{text}"
+
+
+class Simulator:
+    """The embedded simulator. Use as a context manager, or call
+    :meth:`start` and :meth:`stop` yourself."""
+
+    def __init__(
+        self,
+        members: int = 10_000,
+        port: int = 0,
+        client_id: str = "sim-client",
+        client_secret: str = "sim-secret",
+        **faults: Any,
+    ) -> None:
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            raise TypeError(f"unknown simulator option(s): {', '.join(sorted(unknown))}")
+        self._options: dict[str, Any] = dict(
+            client_id=client_id, client_secret=client_secret, **faults
+        )
+        self._members = members
+        self._port = port
+        self._native: _native.Simulator | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> Simulator:
+        if self._native is None:
+            self._native = _native.Simulator(
+                members=self._members, port=self._port, **self._options
+            )
+        return self
+
+    def stop(self) -> None:
+        sim, self._native = self._native, None
+        if sim is not None:
+            sim.shutdown()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def _sim(self) -> _native.Simulator:
+        if self._native is None:
+            raise RuntimeError("the simulator is not running (use it as a context manager)")
+        return self._native
+
+    # -- addresses and credentials -----------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._sim.base_url
+
+    @property
+    def token_url(self) -> str:
+        return self._sim.token_url
+
+    @property
+    def callback_url(self) -> str:
+        return self._sim.callback_url
+
+    @property
+    def port(self) -> int:
+        return self._sim.port
+
+    @property
+    def members(self) -> int:
+        return self._members
+
+    @property
+    def client_id(self) -> str:
+        return str(self._options["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        return str(self._options["client_secret"])
+
+    # -- introspection and control -------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """``{"token_requests", "api_requests", "by_endpoint", "by_status", ...}``."""
+        result: dict[str, Any] = json.loads(self._sim.stats_json())
+        return result
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        """Completion callbacks received: ``[{"headers": {...}, "body": bytes}]``."""
+        return self._sim.callbacks()
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Webhook registrations stored by ``POST /api/v2/webhooks``."""
+        result: list[dict[str, Any]] = json.loads(self._sim.webhooks_json())
+        return result
+
+    def reset(self) -> None:
+        """Zero the counters (fault counters too) and forget callbacks."""
+        self._sim.reset()
+
+    def set_faults(self, **faults: Any) -> None:
+        """Change the given fault switches (others keep their value)."""
+        self._sim.set_faults(**faults)
+        self._options.update(
+            {k: v for k, v in faults.items() if k in ("client_id", "client_secret")}
+        )
+
+    def clear_faults(self) -> None:
+        """Turn every fault switch off."""
+        self._sim.clear_faults()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port; open connections are closed,
+        state is kept and cursors stay valid."""
+        self._sim.restart()
+
+    def expected_members(
+        self,
+        audience_id: str = AUDIENCE_ID,
+        filters: Iterable[str | Sequence[Any]] = (),
+    ) -> list[dict[str, Any]]:
+        """What a complete, correct listing returns for ``filters`` (decoded
+        wire strings such as ``"city=Rock & Roll"`` or ``(attr, op, value)``)."""
+        wire = [_wire(f) for f in filters]
+        result: list[dict[str, Any]] = json.loads(
+            self._sim.expected_members_json(audience_id, wire)
+        )
+        return result
+
+    def __repr__(self) -> str:
+        state = self._native.base_url if self._native is not None else "stopped"
+        return f"<cxone_cdp.testing.Simulator {state} members={self._members}>"

@@ -1,0 +1,66 @@
+//! The simulator's configuration: data size, credentials and fault switches.
+
+use std::time::Duration;
+
+/// Everything a simulator can be told. `Default` is 10,000 members, the
+/// default credentials and no faults. "Every n-th API call" counts every
+/// request under `/api/` on one global counter (the token endpoint is separate).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub members: usize,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `expires_in` of issued tokens; they answer 401 after it.
+    pub token_lifetime: Duration,
+    /// Tokens answer 401 this long after issue (early revocation).
+    pub revoke_after: Option<Duration>,
+    /// Slow token endpoint.
+    pub token_delay: Option<Duration>,
+    /// 429 + Retry-After every n-th API call.
+    pub rate_limit_every: Option<u64>,
+    pub retry_after_secs: u64,
+    /// 503 every n-th API call.
+    pub unavailable_every: Option<u64>,
+    /// Added to every API call.
+    pub latency: Option<Duration>,
+    /// Every n-th members page (n >= 2; 1 counts as 2) is empty but carries a new, distinct cursor.
+    pub empty_page_every: Option<u64>,
+    /// Pages shorter than the limit (varying) while a cursor is set.
+    pub short_pages: bool,
+    /// Close the connection without a response every n-th API call.
+    pub drop_every: Option<u64>,
+    /// Misbehave: from page n on, hand back the cursor of page 1 (already followed).
+    pub repeat_cursor_after: Option<u64>,
+    /// 502 with an HTML body every n-th API call.
+    pub html_502_every: Option<u64>,
+    /// 200 with a truncated JSON body every n-th members call.
+    pub truncated_every: Option<u64>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            members: 10_000,
+            client_id: "sim-client".into(),
+            client_secret: "sim-secret".into(),
+            token_lifetime: Duration::from_secs(3600),
+            revoke_after: None,
+            token_delay: None,
+            rate_limit_every: None,
+            retry_after_secs: 1,
+            unavailable_every: None,
+            latency: None,
+            empty_page_every: None,
+            short_pages: false,
+            drop_every: None,
+            repeat_cursor_after: None,
+            html_502_every: None,
+            truncated_every: None,
+        }
+    }
+}
+
+/// Is call number `n` (1-based) one that an `every` switch hits?
+pub fn hits(every: Option<u64>, n: u64) -> bool {
+    matches!(every, Some(k) if k > 0 && n % k == 0)
+}

@@ -1,0 +1,248 @@
+//! The simulator's deterministic members. Nothing is stored per member: every
+//! attribute is computed from the member's index with a bijective mixer, so a
+//! million members cost no memory until a page is rendered.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Days, NaiveDate};
+
+use crate::filter::{AttrType, Filter, Operator, Schema, Value};
+
+/// The five attributes of the contract, in the order the attributes endpoint lists them.
+pub const ATTRIBUTES: [(&str, AttrType); 5] = [
+    ("lifecycle_stage", AttrType::String),
+    ("last_purchase_date", AttrType::Date),
+    ("city", AttrType::String),
+    ("lifetime_value", AttrType::Number),
+    ("is_vip", AttrType::Boolean),
+];
+
+pub const STAGES: [&str; 6] = ["lead", "prospect", "active", "loyal", "at_risk", "churned"];
+
+/// Cities, including every value that needs percent-encoding on the wire.
+/// None of `Rock `, `a b=c`, `x` or `100` is a city, so a client that fails to
+/// encode sees a different result.
+pub const CITIES: [&str; 16] = [
+    "São Paulo",
+    "Rock & Roll",
+    "a+b=c",
+    "100%",
+    "x#y",
+    "New York",
+    "London",
+    "Berlin",
+    "Paris",
+    "Tokyo",
+    "Sydney",
+    "Toronto",
+    "Madrid",
+    "Austin",
+    "Lagos",
+    "Mumbai",
+];
+
+/// The schema the simulator serves.
+pub fn schema() -> Schema {
+    ATTRIBUTES
+        .iter()
+        .map(|(n, t)| (n.to_string(), *t))
+        .collect()
+}
+
+/// splitmix64's finalizer over `i + salt * golden`: a bijection on u64 for a
+/// fixed salt, so ids built from it are unique.
+fn mix(i: u64, salt: u64) -> u64 {
+    let mut z = i.wrapping_add(salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn base_purchase_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2022, 1, 1).expect("valid date")
+}
+
+/// 2019-01-01T00:00:00Z.
+const JOINED_BASE: i64 = 1_546_300_800;
+const JOINED_SPAN: u64 = 4 * 365 * 86_400;
+
+/// One member's attribute value, computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrVal {
+    Str(&'static str),
+    /// Lifetime value in cents (exact); compared as a decimal number.
+    Cents(i64),
+    Bool(bool),
+    Date(NaiveDate),
+}
+
+pub fn lifecycle_stage(i: u64) -> &'static str {
+    STAGES[(mix(i, 1) % STAGES.len() as u64) as usize]
+}
+
+pub fn city(i: u64) -> &'static str {
+    CITIES[(mix(i, 2) % CITIES.len() as u64) as usize]
+}
+
+/// Cents; about half the members have a whole-unit value (`250`), the rest a
+/// fraction (`12.5`, `1234.56`).
+pub fn lifetime_cents(i: u64) -> i64 {
+    let h = mix(i, 3);
+    let cents = (h % 500_000) as i64;
+    if (h >> 40) & 1 == 0 {
+        cents - cents % 100
+    } else {
+        cents
+    }
+}
+
+pub fn is_vip(i: u64) -> bool {
+    mix(i, 4) % 10 == 0
+}
+
+pub fn last_purchase_date(i: u64) -> NaiveDate {
+    base_purchase_date() + Days::new(mix(i, 5) % 1096)
+}
+
+pub fn member_id(i: u64) -> String {
+    let hi = mix(i, 6);
+    let lo = mix(i, 7);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+pub fn joined_at(i: u64) -> String {
+    let secs = JOINED_BASE + (mix(i, 8) % JOINED_SPAN) as i64;
+    DateTime::from_timestamp(secs, 0)
+        .expect("in range")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
+    Some(match name {
+        "lifecycle_stage" => AttrVal::Str(lifecycle_stage(i)),
+        "last_purchase_date" => AttrVal::Date(last_purchase_date(i)),
+        "city" => AttrVal::Str(city(i)),
+        "lifetime_value" => AttrVal::Cents(lifetime_cents(i)),
+        "is_vip" => AttrVal::Bool(is_vip(i)),
+        _ => return None,
+    })
+}
+
+/// Renders cents as a JSON / wire decimal: `250`, `12.5`, `1234.56`.
+pub fn cents_text(c: i64) -> String {
+    (c as f64 / 100.0).to_string()
+}
+
+/// Does member `i` satisfy the (schema-checked) filter? Numbers compare
+/// numerically, booleans by value, dates and strings by code point, `~` is a
+/// substring test.
+pub fn matches(i: u64, f: &Filter) -> bool {
+    use std::cmp::Ordering;
+    let Some(v) = attr(i, &f.attribute) else {
+        return false;
+    };
+    let ord: Option<Ordering> = match (&v, &f.value) {
+        (AttrVal::Str(s), Value::Str(w)) => {
+            if f.op == Operator::Contains {
+                return s.contains(w.as_str());
+            }
+            Some((*s).cmp(w.as_str()))
+        }
+        (AttrVal::Cents(c), Value::Int(w)) => (*c as f64 / 100.0).partial_cmp(&(*w as f64)),
+        (AttrVal::Cents(c), Value::Float(w)) => (*c as f64 / 100.0).partial_cmp(w),
+        (AttrVal::Bool(b), Value::Bool(w)) => Some(b.cmp(w)),
+        (AttrVal::Date(d), Value::Date(w)) => Some(d.cmp(w)),
+        _ => None,
+    };
+    let Some(ord) = ord else { return false };
+    match f.op {
+        Operator::Eq => ord == Ordering::Equal,
+        Operator::Neq => ord != Ordering::Equal,
+        Operator::Gt => ord == Ordering::Greater,
+        Operator::Lt => ord == Ordering::Less,
+        Operator::Contains => false,
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json escapes exactly what JSON needs; our values are short.
+    out.push_str(&serde_json::to_string(s).expect("string serializes"));
+}
+
+/// Appends member `i` as a JSON object.
+pub fn write_member(out: &mut String, i: u64) {
+    out.push_str("{\"memberId\":\"");
+    out.push_str(&member_id(i));
+    out.push_str("\",\"joinedAt\":\"");
+    out.push_str(&joined_at(i));
+    out.push_str("\",\"attributes\":{\"lifecycle_stage\":");
+    push_json_str(out, lifecycle_stage(i));
+    let _ = write!(
+        out,
+        ",\"last_purchase_date\":\"{}\",\"city\":",
+        last_purchase_date(i).format("%Y-%m-%d")
+    );
+    push_json_str(out, city(i));
+    out.push_str(",\"lifetime_value\":");
+    out.push_str(&cents_text(lifetime_cents(i)));
+    out.push_str(",\"is_vip\":");
+    out.push_str(if is_vip(i) { "true" } else { "false" });
+    out.push_str("}}");
+}
+
+/// Member `i` as a JSON value (for `expected_members`).
+pub fn member_json(i: u64) -> serde_json::Value {
+    let mut s = String::with_capacity(256);
+    write_member(&mut s, i);
+    serde_json::from_str(&s).expect("member renders as JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn deterministic_and_unique_ids() {
+        assert_eq!(member_id(42), member_id(42));
+        let ids: HashSet<String> = (0..20_000).map(member_id).collect();
+        assert_eq!(ids.len(), 20_000);
+    }
+
+    #[test]
+    fn every_city_occurs_and_values_vary() {
+        let cities: HashSet<&str> = (0..2_000).map(city).collect();
+        assert_eq!(cities.len(), CITIES.len());
+        let whole = (0..2_000).filter(|&i| lifetime_cents(i) % 100 == 0).count();
+        assert!(whole > 100 && whole < 1_900, "both integral and fractional values");
+        assert!((0..2_000).any(is_vip) && !(0..2_000).all(is_vip));
+    }
+
+    #[test]
+    fn members_render_as_typed_json() {
+        let m = member_json(7);
+        let a = &m["attributes"];
+        assert!(a["lifetime_value"].is_number());
+        assert!(a["is_vip"].is_boolean());
+        assert!(a["city"].is_string());
+        assert_eq!(a["last_purchase_date"].as_str().unwrap().len(), 10);
+        assert!(m["joinedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(chrono::DateTime::parse_from_rfc3339(m["joinedAt"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn cents_render_as_decimals() {
+        assert_eq!(cents_text(25_000), "250");
+        assert_eq!(cents_text(1_250), "12.5");
+        assert_eq!(cents_text(123_456), "1234.56");
+        assert_eq!(cents_text(0), "0");
+    }
+}

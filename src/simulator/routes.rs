@@ -1,0 +1,562 @@
+//! Request handling: the token endpoint, the four API endpoints of the
+//! contract, the fault switches and the `/_sim/` introspection endpoints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{header, HeaderMap, Method, Request, Response};
+
+use super::config::hits;
+use super::cursor::{self, CursorError, Position};
+use super::data;
+use super::query::{decode_query, parse_filters, plan_page, Filters};
+use super::reply::{json, oauth_error, with_type, ApiError, HTML_502};
+use super::state::{Shared, SCOPES};
+use super::stats::Callback;
+
+/// The error a handler returns to make hyper close the connection without
+/// writing a response (the drop fault).
+#[derive(Debug)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the simulator (fault switch)")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+const MAX_BODY: usize = 1 << 20;
+
+pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    let path = req.uri().path().to_string();
+    if path == "/oauth/token" {
+        return Ok(token(&shared, req).await);
+    }
+    if let Some(rest) = path.strip_prefix("/_sim/") {
+        return Ok(introspection(&shared, rest, req).await);
+    }
+    if path.starts_with("/api/") {
+        return api(&shared, req).await;
+    }
+    Ok(ApiError::new(404, "not_found", format!("no route for {}", truncate(&path))).into_response())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
+    axum::body::to_bytes(Body::new(req.into_body()), MAX_BODY)
+        .await
+        .ok()
+}
+
+fn content_type(h: &HeaderMap) -> String {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+// ---------------------------------------------------------------- token
+
+async fn token(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+    let cfg = shared.cfg();
+    if let Some(d) = cfg.token_delay {
+        tokio::time::sleep(d).await;
+    }
+    shared.stats().token_requests += 1;
+    let r = token_inner(shared, &cfg, req).await;
+    shared.stats().token(r.status().as_u16());
+    r
+}
+
+async fn token_inner(
+    shared: &Shared,
+    cfg: &super::SimConfig,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if req.method() != Method::POST {
+        return oauth_error(405, "invalid_request", "the token endpoint takes POST");
+    }
+    if !content_type(req.headers()).starts_with("application/x-www-form-urlencoded") {
+        return oauth_error(
+            400,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    }
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
+    let Some(body) = read_body(req).await else {
+        return oauth_error(400, "invalid_request", "could not read the request body");
+    };
+    let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let Some(grant) = form.get("grant_type") else {
+        return oauth_error(400, "invalid_request", "grant_type is missing");
+    };
+    if grant != "client_credentials" {
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        );
+    }
+    let (id, secret) = match (form.get("client_id"), form.get("client_secret"), basic) {
+        (Some(i), Some(s), _) => (i.clone(), s.clone()),
+        (_, _, Some((i, s))) => (i, s),
+        _ => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "client_id and client_secret are required",
+            )
+        }
+    };
+    if id != cfg.client_id || secret != cfg.client_secret {
+        let mut r = oauth_error(401, "invalid_client", "client authentication failed");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Basic".parse().expect("ascii"));
+        return r;
+    }
+    let mut scopes: Vec<&'static str> = Vec::new();
+    match form.get("scope").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => scopes.extend(SCOPES),
+        Some(list) => {
+            for s in list.split_whitespace() {
+                match SCOPES.iter().find(|k| **k == s) {
+                    Some(k) => {
+                        if !scopes.contains(k) {
+                            scopes.push(k)
+                        }
+                    }
+                    None => {
+                        return oauth_error(
+                            400,
+                            "invalid_scope",
+                            &format!(
+                                "unknown scope {:?} (known: {})",
+                                truncate(s),
+                                SCOPES.join(" ")
+                            ),
+                        )
+                    }
+                }
+            }
+        }
+    }
+    let scope = scopes.join(" ");
+    let token = shared.issue_token(scopes);
+    let body = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": cfg.token_lifetime.as_secs(),
+        "scope": scope,
+    });
+    let mut r = json(200, Bytes::from(body.to_string()));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("ascii"));
+    r
+}
+
+// ---------------------------------------------------------------- introspection
+
+async fn introspection(shared: &Shared, rest: &str, req: Request<Incoming>) -> Response<Body> {
+    match (req.method().clone(), rest) {
+        (Method::POST, "callbacks") => {
+            let mut headers: BTreeMap<String, String> = BTreeMap::new();
+            for (k, v) in req.headers() {
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                headers
+                    .entry(k.as_str().to_ascii_lowercase())
+                    .and_modify(|e| {
+                        e.push_str(", ");
+                        e.push_str(&v)
+                    })
+                    .or_insert(v);
+            }
+            let body = read_body(req).await.unwrap_or_default();
+            shared
+                .callbacks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Callback {
+                    headers,
+                    body: body.to_vec(),
+                });
+            shared.stats().callbacks += 1;
+            json(200, Bytes::from_static(b"{\"received\":true}"))
+        }
+        (Method::GET, "stats") => {
+            let s = shared.stats().clone();
+            json(200, Bytes::from(serde_json::to_vec(&s).unwrap_or_default()))
+        }
+        (Method::GET, "webhooks") => {
+            let w = shared
+                .webhooks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            json(200, Bytes::from(serde_json::to_vec(&w).unwrap_or_default()))
+        }
+        _ => ApiError::new(404, "not_found", "unknown simulator endpoint").into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- API
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Attributes,
+    Count,
+    Members,
+    Webhooks,
+    Other,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Attributes => "attributes",
+            Endpoint::Count => "count",
+            Endpoint::Members => "members",
+            Endpoint::Webhooks => "webhooks",
+            Endpoint::Other => "other",
+        }
+    }
+
+    fn scope(self) -> Option<&'static str> {
+        match self {
+            Endpoint::Attributes => Some("cdp:read"),
+            Endpoint::Count | Endpoint::Members => Some("audiences:read"),
+            Endpoint::Webhooks => Some("webhooks:write"),
+            Endpoint::Other => None,
+        }
+    }
+
+    fn method(self) -> Method {
+        if self == Endpoint::Webhooks {
+            Method::POST
+        } else {
+            Method::GET
+        }
+    }
+}
+
+/// The endpoint a path names, and the audience id for the audience endpoints.
+fn route(path: &str) -> (Endpoint, Option<String>) {
+    if path == "/api/v2/cdp/attributes" {
+        return (Endpoint::Attributes, None);
+    }
+    if path == "/api/v2/webhooks" {
+        return (Endpoint::Webhooks, None);
+    }
+    if let Some(rest) = path.strip_prefix("/api/v2/audiences/") {
+        if let Some(id) = rest.strip_suffix("/members/count") {
+            if !id.is_empty() && !id.contains('/') {
+                return (Endpoint::Count, Some(id.to_string()));
+            }
+        } else if let Some(id) = rest.strip_suffix("/members") {
+            if !id.is_empty() && !id.contains('/') {
+                return (Endpoint::Members, Some(id.to_string()));
+            }
+        }
+    }
+    (Endpoint::Other, None)
+}
+
+async fn api(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    let cfg = shared.cfg();
+    if let Some(d) = cfg.latency {
+        tokio::time::sleep(d).await;
+    }
+    let n = shared.api_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let (endpoint, audience) = route(req.uri().path());
+    shared.stats().api_requests += 1;
+    if hits(cfg.drop_every, n) {
+        let mut s = shared.stats();
+        s.dropped_connections += 1;
+        *s.by_endpoint.entry(endpoint.name().into()).or_default() += 1;
+        return Err(Dropped);
+    }
+    let resp = if hits(cfg.rate_limit_every, n) {
+        let mut e = ApiError::new(429, "rate_limited", "too many requests; retry later");
+        e.retry_after = Some(cfg.retry_after_secs);
+        e.into_response()
+    } else if hits(cfg.unavailable_every, n) {
+        ApiError::new(503, "service_unavailable", "the service is temporarily unavailable")
+            .into_response()
+    } else if hits(cfg.html_502_every, n) {
+        with_type(502, "text/html; charset=utf-8", Bytes::from_static(HTML_502.as_bytes()))
+    } else {
+        match api_inner(shared, endpoint, audience, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    };
+    shared.stats().api(endpoint.name(), resp.status().as_u16());
+    Ok(resp)
+}
+
+async fn api_inner(
+    shared: &Shared,
+    endpoint: Endpoint,
+    audience: Option<String>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let scopes = match bearer {
+        None => {
+            return Err(ApiError::new(
+                401,
+                "unauthorized",
+                "missing bearer token (Authorization: Bearer <token>)",
+            ))
+        }
+        Some(t) => shared.check_token(t).ok_or_else(|| {
+            ApiError::new(401, "unauthorized", "the access token is invalid, expired or revoked")
+        })?,
+    };
+    if endpoint == Endpoint::Other {
+        return Err(ApiError::new(
+            404,
+            "not_found",
+            format!("no such endpoint {}", truncate(req.uri().path())),
+        ));
+    }
+    if req.method() != endpoint.method() {
+        return Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{} takes {}", endpoint.name(), endpoint.method()),
+        ));
+    }
+    if let Some(scope) = endpoint.scope() {
+        if !scopes.contains(&scope) {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                format!("the access token lacks the scope {scope}"),
+            ));
+        }
+    }
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    match endpoint {
+        Endpoint::Attributes => Ok(attributes()),
+        Endpoint::Webhooks => webhooks(shared, req).await,
+        Endpoint::Count | Endpoint::Members => {
+            let audience = audience.unwrap_or_default();
+            let size = shared.audience_size(&audience).ok_or_else(|| {
+                ApiError::new(404, "not_found", format!("audience {} not found", truncate(&audience)))
+            })?;
+            let params = decode_query(&raw_query)?;
+            if endpoint == Endpoint::Count {
+                count(shared, &audience, size, params)
+            } else {
+                members(shared, &audience, size, params)
+            }
+        }
+        Endpoint::Other => unreachable!("handled above"),
+    }
+}
+
+fn attributes() -> Response<Body> {
+    let items: Vec<_> = data::ATTRIBUTES
+        .iter()
+        .map(|(n, t)| serde_json::json!({"name": n, "type": t.name()}))
+        .collect();
+    json(200, Bytes::from(serde_json::json!({ "items": items }).to_string()))
+}
+
+/// Splits decoded parameters into filters, limit and cursor; anything else
+/// (or a repeated limit / cursor) is `invalid_request`.
+struct Params {
+    filters: Vec<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn split_params(params: Vec<(String, String)>, allow_paging: bool) -> Result<Params, ApiError> {
+    let mut p = Params {
+        filters: Vec::new(),
+        limit: None,
+        cursor: None,
+    };
+    for (k, v) in params {
+        let slot = match k.as_str() {
+            "filter" => {
+                p.filters.push(v);
+                continue;
+            }
+            "limit" if allow_paging => &mut p.limit,
+            "cursor" if allow_paging => &mut p.cursor,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("unknown query parameter {:?}", truncate(&k)),
+                ))
+            }
+        };
+        if slot.is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("query parameter {k} given more than once"),
+            ));
+        }
+        *slot = Some(v);
+    }
+    Ok(p)
+}
+
+fn count(
+    shared: &Shared,
+    audience: &str,
+    size: u64,
+    params: Vec<(String, String)>,
+) -> Result<Response<Body>, ApiError> {
+    let p = split_params(params, false)?;
+    let filters = parse_filters(&p.filters, &shared.schema)?;
+    let n = shared.selection(audience, size, &filters).len();
+    Ok(json(200, Bytes::from(format!("{{\"count\":{n}}}"))))
+}
+
+fn members(
+    shared: &Shared,
+    audience: &str,
+    size: u64,
+    params: Vec<(String, String)>,
+) -> Result<Response<Body>, ApiError> {
+    let p = split_params(params, true)?;
+    let limit = match &p.limit {
+        None => 100,
+        Some(s) => match s.parse::<u64>() {
+            Ok(l) if (1..=1000).contains(&l) => l,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("limit must be an integer from 1 to 1000, got {:?}", truncate(s)),
+                ))
+            }
+        },
+    };
+    let filters: Filters = parse_filters(&p.filters, &shared.schema)?;
+    let fp = cursor::fingerprint(audience, &filters.normalized, limit as usize);
+    let pos = match &p.cursor {
+        None => Position { offset: 0, seq: 0 },
+        Some(c) => cursor::decode(c, &fp).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                match e {
+                    CursorError::Malformed => "the cursor is not valid",
+                    CursorError::OtherQuery => {
+                        "the cursor belongs to a different query (audience, filters and limit must not change)"
+                    }
+                },
+            )
+        })?,
+    };
+    let key = (fp, pos, shared.fault_gen.load(Ordering::SeqCst));
+    let body = match shared.cached_page(&key) {
+        Some(b) => {
+            shared.stats().page_cache_hits += 1;
+            b
+        }
+        None => {
+            let sel = shared.selection(audience, size, &filters);
+            if pos.offset > sel.len() {
+                return Err(ApiError::bad_request("invalid_cursor", "the cursor is past the end"));
+            }
+            let plan = plan_page(sel.len(), limit, pos, &shared.page_faults());
+            let mut out = String::with_capacity(((plan.end - plan.start) as usize) * 230 + 128);
+            out.push_str("{\"items\":[");
+            for k in plan.start..plan.end {
+                if k > plan.start {
+                    out.push(',');
+                }
+                data::write_member(&mut out, sel.get(k));
+            }
+            out.push_str("],\"nextPageToken\":");
+            match plan.next {
+                Some(next) => {
+                    let _ = write!(out, "\"{}\"", cursor::encode(&fp, next));
+                }
+                None => out.push_str("null"),
+            }
+            out.push('}');
+            let b = Bytes::from(out);
+            shared.store_page(key, b.clone());
+            shared.stats().pages_rendered += 1;
+            b
+        }
+    };
+    let m = shared.members_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    if hits(shared.cfg().truncated_every, m) {
+        return Ok(json(200, body.slice(..body.len() / 2)));
+    }
+    Ok(json(200, body))
+}
+
+async fn webhooks(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body = read_body(req)
+        .await
+        .ok_or_else(|| ApiError::bad_request("invalid_body", "could not read the request body"))?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("body is not JSON: {e}")))?;
+    let serde_json::Value::Object(mut obj) = v else {
+        return Err(ApiError::bad_request("invalid_body", "body must be a JSON object"));
+    };
+    let bad = |m: &str| Err(ApiError::bad_request("invalid_body", m.to_string()));
+    match obj.get("name") {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {}
+        _ => return bad("name must be a non-empty string"),
+    }
+    match obj.get("url") {
+        Some(serde_json::Value::String(s))
+            if (s.starts_with("http://") && s.len() > 7)
+                || (s.starts_with("https://") && s.len() > 8) => {}
+        _ => return bad("url must be an http(s):// URL"),
+    }
+    match obj.get("events") {
+        Some(serde_json::Value::Array(a)) if !a.is_empty() && a.iter().all(|e| e.is_string()) => {}
+        _ => return bad("events must be a non-empty list of strings"),
+    }
+    match obj.get("enabled") {
+        Some(serde_json::Value::Bool(_)) => {}
+        _ => return bad("enabled must be a boolean"),
+    }
+    obj.insert(
+        "id".into(),
+        serde_json::Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    let stored = serde_json::Value::Object(obj);
+    shared
+        .webhooks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(stored.clone());
+    Ok(json(201, Bytes::from(stored.to_string())))
+}

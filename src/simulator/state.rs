@@ -1,0 +1,187 @@
+//! The state shared by every connection: configuration and fault switches,
+//! issued tokens, counters, stored webhooks and callbacks, and the two caches
+//! (filtered selections per query, rendered page bodies per cursor). It lives
+//! in the `Simulator`, not in the listener, so it survives `restart()`.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use lru::LruCache;
+
+use crate::filter::Schema;
+
+use super::config::SimConfig;
+use super::cursor::{Fingerprint, Position};
+use super::data;
+use super::query::{select, Filters, PageFaults, Selection};
+use super::stats::{Callback, Stats};
+
+/// The scopes the token endpoint grants.
+pub const SCOPES: [&str; 3] = ["audiences:read", "cdp:read", "webhooks:write"];
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub scopes: Vec<&'static str>,
+    pub issued: Instant,
+}
+
+/// Page cache budget, in bytes of rendered bodies.
+const PAGE_CACHE_BYTES: usize = 256 << 20;
+/// Filtered selections kept (each at most 4 bytes per member).
+const SELECTION_CACHE: usize = 64;
+
+pub type PageKey = (Fingerprint, Position, u64);
+
+struct PageCache {
+    lru: LruCache<PageKey, Bytes>,
+    bytes: usize,
+}
+
+pub struct Shared {
+    pub members: u64,
+    pub schema: Schema,
+    cfg: RwLock<SimConfig>,
+    /// Bumped by `set_faults`, part of every page cache key.
+    pub fault_gen: AtomicU64,
+    pub api_calls: AtomicU64,
+    pub members_calls: AtomicU64,
+    tokens: Mutex<HashMap<String, TokenInfo>>,
+    pub stats: Mutex<Stats>,
+    pub webhooks: Mutex<Vec<serde_json::Value>>,
+    pub callbacks: Mutex<Vec<Callback>>,
+    selections: Mutex<LruCache<String, Arc<Vec<u32>>>>,
+    pages: Mutex<PageCache>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn new(cfg: SimConfig) -> Shared {
+        Shared {
+            members: cfg.members as u64,
+            schema: data::schema(),
+            cfg: RwLock::new(cfg),
+            fault_gen: AtomicU64::new(0),
+            api_calls: AtomicU64::new(0),
+            members_calls: AtomicU64::new(0),
+            tokens: Mutex::new(HashMap::new()),
+            stats: Mutex::new(Stats::default()),
+            webhooks: Mutex::new(Vec::new()),
+            callbacks: Mutex::new(Vec::new()),
+            selections: Mutex::new(LruCache::new(
+                NonZeroUsize::new(SELECTION_CACHE).expect("non-zero"),
+            )),
+            pages: Mutex::new(PageCache {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    pub fn cfg(&self) -> SimConfig {
+        self.cfg.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the fault switches (the member count stays).
+    pub fn set_cfg(&self, mut cfg: SimConfig) {
+        cfg.members = self.members as usize;
+        *self.cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg;
+        self.fault_gen.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn page_faults(&self) -> PageFaults {
+        let c = self.cfg.read().unwrap_or_else(|e| e.into_inner());
+        PageFaults {
+            empty_page_every: c.empty_page_every,
+            short_pages: c.short_pages,
+            repeat_cursor_after: c.repeat_cursor_after,
+        }
+    }
+
+    pub fn stats(&self) -> MutexGuard<'_, Stats> {
+        lock(&self.stats)
+    }
+
+    pub fn reset(&self) {
+        *lock(&self.stats) = Stats::default();
+        lock(&self.callbacks).clear();
+        self.api_calls.store(0, Ordering::SeqCst);
+        self.members_calls.store(0, Ordering::SeqCst);
+    }
+
+    pub fn issue_token(&self, scopes: Vec<&'static str>) -> String {
+        let token = format!("sim_{}", uuid::Uuid::new_v4().simple());
+        lock(&self.tokens).insert(
+            token.clone(),
+            TokenInfo {
+                scopes,
+                issued: Instant::now(),
+            },
+        );
+        token
+    }
+
+    /// The token's scopes if it is known, not expired and not revoked.
+    pub fn check_token(&self, token: &str) -> Option<Vec<&'static str>> {
+        let info = lock(&self.tokens).get(token).cloned()?;
+        let cfg = self.cfg();
+        let age = info.issued.elapsed();
+        if age >= cfg.token_lifetime {
+            return None;
+        }
+        if cfg.revoke_after.is_some_and(|r| age >= r) {
+            return None;
+        }
+        Some(info.scopes)
+    }
+
+    /// Number of members of an audience, or None if it does not exist.
+    pub fn audience_size(&self, audience: &str) -> Option<u64> {
+        match audience {
+            super::AUDIENCE_ID => Some(self.members),
+            super::EMPTY_AUDIENCE_ID => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The selection for (audience, filters), cached per normalized query.
+    pub fn selection(&self, audience: &str, size: u64, filters: &Filters) -> Selection {
+        if filters.filters.is_empty() || size == 0 {
+            return Selection::All(size);
+        }
+        let key = format!("{audience}\u{1e}{}", filters.normalized.join("\u{1e}"));
+        if let Some(v) = lock(&self.selections).get(&key) {
+            return Selection::Some(v.clone());
+        }
+        let sel = select(size, &filters.filters);
+        if let Selection::Some(v) = &sel {
+            lock(&self.selections).put(key, v.clone());
+        }
+        sel
+    }
+
+    pub fn cached_page(&self, key: &PageKey) -> Option<Bytes> {
+        lock(&self.pages).lru.get(key).cloned()
+    }
+
+    pub fn store_page(&self, key: PageKey, body: Bytes) {
+        let mut p = lock(&self.pages);
+        p.bytes += body.len();
+        if let Some(old) = p.lru.put(key, body) {
+            p.bytes -= old.len();
+        }
+        while p.bytes > PAGE_CACHE_BYTES {
+            match p.lru.pop_lru() {
+                Some((_, b)) => p.bytes -= b.len(),
+                None => break,
+            }
+        }
+    }
+}

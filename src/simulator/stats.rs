@@ -1,0 +1,46 @@
+//! Request counters and the things tests inspect (callbacks, webhooks).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Counters since start (or the last `reset()`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    /// Requests to the token endpoint.
+    pub token_requests: u64,
+    /// Token endpoint answers by status ("200", "401", ...).
+    pub token_by_status: BTreeMap<String, u64>,
+    /// Requests under `/api/` (the calls the fault counters count).
+    pub api_requests: u64,
+    /// API requests by endpoint: `attributes`, `count`, `members`, `webhooks`, `other`.
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// API answers by status ("200", "429", ...).
+    pub by_status: BTreeMap<String, u64>,
+    /// API calls answered by closing the connection (the drop fault).
+    pub dropped_connections: u64,
+    /// Members pages rendered, and served from the page cache.
+    pub pages_rendered: u64,
+    pub page_cache_hits: u64,
+    /// Completion callbacks received at `/_sim/callbacks`.
+    pub callbacks: u64,
+}
+
+impl Stats {
+    pub fn api(&mut self, endpoint: &str, status: u16) {
+        *self.by_endpoint.entry(endpoint.to_string()).or_default() += 1;
+        *self.by_status.entry(status.to_string()).or_default() += 1;
+    }
+
+    pub fn token(&mut self, status: u16) {
+        *self.token_by_status.entry(status.to_string()).or_default() += 1;
+    }
+}
+
+/// A completion callback as received: lower-cased headers (repeated headers
+/// joined with ", ") and the raw body.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Callback {
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
