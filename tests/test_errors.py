@@ -3,9 +3,8 @@
 import builtins
 import pickle
 
-import pytest
-
 import cxone_cdp
+import pytest
 from cxone_cdp import errors
 
 CLASSES = [

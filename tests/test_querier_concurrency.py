@@ -1,12 +1,11 @@
 """Concurrency, event loops and signals."""
 
-import asyncio
 import _thread
+import asyncio
 import threading
 
 import pytest
 from _querier_support import assert_same_members, querier
-
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 
@@ -23,7 +22,9 @@ async def test_16_concurrent_listings_fetch_one_token():
         sim.reset()
 
         async def one():
-            return [m async for m in q.iter_members(AUDIENCE_ID, [("is_vip", "eq", True)], limit=100)]
+            return [
+                m async for m in q.iter_members(AUDIENCE_ID, [("is_vip", "eq", True)], limit=100)
+            ]
 
         results = await asyncio.gather(*(one() for _ in range(16)))
         for r in results:
@@ -35,9 +36,12 @@ async def test_16_concurrent_listings_fetch_one_token():
 async def test_32_concurrent_members_async_on_one_querier(sim):
     q = querier(sim)
     cities = ["São Paulo", "Rock & Roll", "a+b=c", "100%", "x#y"]
-    flts = [[("city", "eq", cities[i % len(cities)]), ("lifetime_value", "gt", i * 10)] for i in range(32)]
+    flts = [
+        [("city", "eq", cities[i % len(cities)]), ("lifetime_value", "gt", i * 10)]
+        for i in range(32)
+    ]
     results = await asyncio.gather(*(q.members_async(AUDIENCE_ID, f, limit=100) for f in flts))
-    for f, r in zip(flts, results):
+    for f, r in zip(flts, results, strict=True):
         assert_same_members(r, sim.expected_members(AUDIENCE_ID, f))
 
 

@@ -2,7 +2,6 @@
 
 import pytest
 from _querier_support import assert_same_members, querier
-
 from cxone_cdp import errors
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 

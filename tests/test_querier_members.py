@@ -5,7 +5,6 @@ import datetime
 
 import pytest
 from _querier_support import CITY_VALUES, assert_same_members, querier
-
 from cxone_cdp import Page
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, Simulator
 
@@ -58,7 +57,9 @@ def test_combined_filters_and_types_of_values(sim, q):
     assert set(m) >= {"memberId", "joinedAt", "attributes"}
     a = m["attributes"]
     assert isinstance(a["is_vip"], bool)
-    assert isinstance(a["lifetime_value"], (int, float)) and not isinstance(a["lifetime_value"], bool)
+    assert isinstance(a["lifetime_value"], (int, float)) and not isinstance(
+        a["lifetime_value"], bool
+    )
     assert isinstance(a["last_purchase_date"], str)
 
 
@@ -74,7 +75,9 @@ def test_attributes_and_validate(sim, q):
     assert attrs["is_vip"] == "boolean" and attrs["last_purchase_date"] == "date"
     assert q.refresh_attributes() == attrs
     v = q.validate(AUDIENCE_ID, [("city", "eq", "x#y"), ("lifetime_value", "gt", 1)], 10)
-    expected = sim.expected_members(AUDIENCE_ID, [("city", "eq", "x#y"), ("lifetime_value", "gt", 1)])
+    expected = sim.expected_members(
+        AUDIENCE_ID, [("city", "eq", "x#y"), ("lifetime_value", "gt", 1)]
+    )
     assert v == {"audience_id": AUDIENCE_ID, "filters": 2, "complexity": 3, "count": len(expected)}
     from cxone_cdp.errors import ValidationError
 
@@ -108,7 +111,7 @@ def test_iter_pages_and_resume_from_cursor(sim, q):
     pages = list(q.iter_pages(AUDIENCE_ID, limit=400))
     assert all(isinstance(p, Page) for p in pages)
     assert pages[0].cursor is None and pages[-1].next_cursor is None
-    for a, b in zip(pages, pages[1:]):
+    for a, b in zip(pages[:-1], pages[1:], strict=True):
         assert b.cursor == a.next_cursor
     flat = [m for p in pages for m in p.items]
     assert_same_members(flat, sim.expected_members(AUDIENCE_ID))

@@ -4,7 +4,6 @@ import logging
 
 import pytest
 from _querier_support import querier
-
 from cxone_cdp import Querier, errors
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
@@ -28,8 +27,9 @@ def test_no_secret_or_token_in_errors_or_logs(caplog):
         for bad in [
             lambda: q.count("no-such-audience"),
             lambda: q.members(AUDIENCE_ID, [("nope", "eq", 1)]),
-            lambda: Querier(sim.base_url, sim.client_id, SECRET + "x",
-                            token_url=sim.token_url).count(AUDIENCE_ID),
+            lambda: Querier(
+                sim.base_url, sim.client_id, SECRET + "x", token_url=sim.token_url
+            ).count(AUDIENCE_ID),
             lambda: querier(sim, scopes=["cdp:read"]).count(AUDIENCE_ID),
         ]:
             with pytest.raises(errors.CxoneError) as ei:

@@ -5,7 +5,6 @@ import math
 
 import pytest
 from _querier_support import querier, requests
-
 from cxone_cdp import ValidationError
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
@@ -108,8 +107,12 @@ async def test_async_bad_input_raises_before_awaiting(sim):
 def test_webhook_input(sim):
     q = querier(sim)
     sim.reset()
-    for args in [("", "https://x/cb", ["e"]), ("n", "ftp://x", ["e"]), ("n", "https://x", []),
-                 ("n", "https://x", "e")]:
+    for args in [
+        ("", "https://x/cb", ["e"]),
+        ("n", "ftp://x", ["e"]),
+        ("n", "https://x", []),
+        ("n", "https://x", "e"),
+    ]:
         with pytest.raises(ValidationError):
             q.register_webhook(*args)
     assert requests(sim) == 0

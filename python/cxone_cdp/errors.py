@@ -56,8 +56,15 @@ class CxoneError(Exception):
     def __reduce__(self):  # keep attributes across pickling (multiprocessing)
         return (
             _rebuild,
-            (type(self), self.message, self.status, self.code, self.correlation_id,
-             str(self), getattr(self, "retry_after", None)),
+            (
+                type(self),
+                self.message,
+                self.status,
+                self.code,
+                self.correlation_id,
+                str(self),
+                getattr(self, "retry_after", None),
+            ),
         )
 
 
