@@ -873,3 +873,37 @@ mod tests {
         assert_eq!(mock.api.load(Ordering::SeqCst), 0);
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// Rough timing of the core alone (no Python): `cargo test --release --lib
+    /// core_walk_timing -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn core_walk_timing() {
+        let cfg = crate::simulator::SimConfig {
+            members: 100_000,
+            ..Default::default()
+        };
+        let sim = crate::simulator::Simulator::start(cfg, 0).await.unwrap();
+        let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
+        c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
+        let client = Client::new(c).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let p = client
+                .prepare(Query::new(crate::simulator::AUDIENCE_ID, vec![], 1000))
+                .await
+                .unwrap();
+            let mut pages = std::pin::pin!(client.pages(p, None));
+            let mut n = 0;
+            while let Some(pg) = pages.next().await {
+                n += pg.unwrap().items.len();
+            }
+            println!("core walk: {n} members in {:?}", t.elapsed());
+        }
+    }
+}

@@ -7,8 +7,6 @@
 //! `datetime.date`. A `datetime.datetime` is refused (rather than silently
 //! dropping its time and zone): pass `.date()` explicitly.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -160,23 +158,27 @@ pub fn filters_from_py(obj: Option<&Bound<'_, PyAny>>) -> Result<Vec<Filter>> {
 /// Builds Python objects from parsed JSON, interning object keys.
 pub struct Builder<'py, 'j> {
     py: Python<'py>,
-    keys: HashMap<&'j str, Bound<'py, PyString>>,
+    /// Keys seen so far (a handful per page: a linear scan beats hashing).
+    keys: Vec<(&'j str, Bound<'py, PyString>)>,
 }
 
 impl<'py, 'j> Builder<'py, 'j> {
     pub fn new(py: Python<'py>) -> Self {
         Builder {
             py,
-            keys: HashMap::new(),
+            keys: Vec::new(),
         }
     }
 
     fn key(&mut self, k: &'j str) -> Bound<'py, PyString> {
-        let py = self.py;
-        self.keys
-            .entry(k)
-            .or_insert_with(|| PyString::intern(py, k))
-            .clone()
+        if let Some((_, s)) = self.keys.iter().find(|(x, _)| *x == k) {
+            return s.clone();
+        }
+        let s = PyString::intern(self.py, k);
+        if self.keys.len() < 64 {
+            self.keys.push((k, s.clone()));
+        }
+        s
     }
 
     pub fn value(&mut self, v: &'j Json) -> PyResult<Bound<'py, PyAny>> {
@@ -204,6 +206,14 @@ impl<'py, 'j> Builder<'py, 'j> {
                 d.into_any()
             }
         })
+    }
+
+    /// Appends converted items to `list`.
+    pub fn extend(&mut self, list: &Bound<'py, PyList>, items: &'j [Json]) -> PyResult<()> {
+        for x in items {
+            list.append(self.value(x)?)?;
+        }
+        Ok(())
     }
 
     /// A list of converted items.

@@ -18,12 +18,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::paginate::PageOut;
 use crate::py::convert::Builder;
 use crate::py::errors::to_pyerr;
-use crate::py::runtime::{block_on, runtime};
+use crate::py::runtime::{block_on, drop_later, runtime};
 
 type Rx = mpsc::Receiver<Result<PageOut>>;
 
 /// The page feed shared by the iterators.
-struct Feed {
+pub(crate) struct Feed {
     rx: tokio::sync::Mutex<Rx>,
     task: tokio::task::AbortHandle,
 }
@@ -35,8 +35,15 @@ impl Drop for Feed {
 }
 
 impl Feed {
-    fn start(client: Client, query: Query, cursor: Option<String>) -> Arc<Feed> {
-        let (tx, rx) = mpsc::channel::<Result<PageOut>>(1);
+    /// Starts the background walk; `capacity` pages may wait in the channel
+    /// (1 for the iterators: at most two pages held).
+    pub(crate) fn start(
+        client: Client,
+        query: Query,
+        cursor: Option<String>,
+        capacity: usize,
+    ) -> Arc<Feed> {
+        let (tx, rx) = mpsc::channel::<Result<PageOut>>(capacity.max(1));
         let panic_tx = tx.clone();
         let work = async move {
             let prepared = match client.prepare(query).await {
@@ -86,7 +93,7 @@ impl Feed {
         })
     }
 
-    async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
+    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
         self.rx.lock().await.recv().await
     }
 }
@@ -121,7 +128,7 @@ pub struct MemberIterator {
 impl MemberIterator {
     pub fn start(client: Client, query: Query) -> MemberIterator {
         MemberIterator {
-            feed: Feed::start(client, query, None),
+            feed: Feed::start(client, query, None, 1),
             buffer: Arc::new(Mutex::new(VecDeque::new())),
         }
     }
@@ -143,6 +150,7 @@ impl MemberIterator {
             .map(|x| b.value(x).map(Bound::unbind))
             .collect::<PyResult<VecDeque<_>>>()?;
         let first = items.pop_front();
+        drop_later(page);
         let mut buf = buffer.lock().unwrap_or_else(|p| p.into_inner());
         buf.extend(items);
         Ok(first)
@@ -232,7 +240,9 @@ pub struct Page {
 
 impl Page {
     fn build(py: Python<'_>, page: PageOut) -> PyResult<Py<Page>> {
+        let mut page = page;
         let items = Builder::new(py).list(&page.items)?.unbind();
+        drop_later(std::mem::take(&mut page.items));
         Py::new(
             py,
             Page {
@@ -269,7 +279,7 @@ pub struct PageIterator {
 impl PageIterator {
     pub fn start(client: Client, query: Query, cursor: Option<String>) -> PageIterator {
         PageIterator {
-            feed: Feed::start(client, query, cursor),
+            feed: Feed::start(client, query, cursor, 1),
         }
     }
 }

@@ -6,16 +6,20 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::client::{check_audience_id, check_limit, Client, Query};
 use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
-use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, PyJson, PyJsonList, PyPairs};
+use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, PyJson, PyPairs};
 use crate::py::errors::to_pyerr;
-use crate::py::iter::{MemberIterator, PageIterator};
-use crate::py::runtime::{block_on, into_awaitable, runtime};
+use crate::py::iter::{Feed, MemberIterator, PageIterator};
+use crate::py::runtime::{block_on, drop_later, into_awaitable, runtime};
+
+/// Pages `members()` lets the background walk run ahead (it keeps every
+/// member anyway, so there is no memory bound to protect).
+const MEMBERS_PREFETCH: usize = 4;
 
 /// Settings other parts of the package read (cache, webhook, audit).
 #[derive(Clone, Default)]
@@ -354,9 +358,21 @@ impl Querier {
     ) -> PyResult<Py<PyAny>> {
         let _ = query_id;
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        let client = self.client.clone();
-        let items = block_on(py, async move { client.members(q).await })?;
-        Ok(Builder::new(py).list(&items)?.into_any().unbind())
+        // Pipelined: pages are fetched and parsed in the background while
+        // this thread turns the previous ones into Python objects.
+        let feed = Feed::start(self.client.clone(), q, None, MEMBERS_PREFETCH);
+        let list = PyList::empty(py);
+        loop {
+            let f = feed.clone();
+            match block_on(py, async move { Ok(f.recv().await) })? {
+                None => return Ok(list.into_any().unbind()),
+                Some(Err(e)) => return Err(to_pyerr(e)),
+                Some(Ok(page)) => {
+                    Builder::new(py).extend(&list, &page.items)?;
+                    drop_later(page);
+                }
+            }
+        }
     }
 
     #[pyo3(signature = (audience_id, filters=None, limit=None, *, query_id=None))]
@@ -370,8 +386,20 @@ impl Querier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = query_id;
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        let client = self.client.clone();
-        into_awaitable(py, async move { client.members(q).await.map(PyJsonList) })
+        let feed = Feed::start(self.client.clone(), q, None, MEMBERS_PREFETCH);
+        let list: Py<PyList> = PyList::empty(py).unbind();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            loop {
+                match feed.clone().recv().await {
+                    None => return Ok(list),
+                    Some(Err(e)) => return Err(to_pyerr(e)),
+                    Some(Ok(page)) => {
+                        Python::attach(|py| Builder::new(py).extend(list.bind(py), &page.items))?;
+                        drop_later(page);
+                    }
+                }
+            }
+        })
     }
 
     /// Members one at a time (`for` or `async for`), fetched page by page in

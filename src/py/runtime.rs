@@ -104,3 +104,10 @@ where
         async move { flatten(task.await).map_err(to_pyerr) },
     )
 }
+
+/// Frees `value` on a blocking-pool thread: a page of parsed members is many
+/// small allocations, and freeing them on the Python thread (holding the GIL)
+/// costs as much as a good part of the conversion.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    drop(runtime().spawn_blocking(move || drop(value)));
+}

@@ -44,7 +44,9 @@ fn every(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
         .extract()
         .map_err(|_| PyValueError::new_err(format!("{name} must be a positive int or None")))?;
     if n == Some(0) {
-        return Err(PyValueError::new_err(format!("{name} must be positive (or None)")));
+        return Err(PyValueError::new_err(format!(
+            "{name} must be positive (or None)"
+        )));
     }
     Ok(n)
 }

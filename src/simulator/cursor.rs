@@ -105,15 +105,26 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let pos = Position { offset: 12_345, seq: 7 };
+        let pos = Position {
+            offset: 12_345,
+            seq: 7,
+        };
         let c = encode(&fp(100), pos);
-        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(c
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(decode(&c, &fp(100)), Ok(pos));
     }
 
     #[test]
     fn bound_to_the_query() {
-        let c = encode(&fp(100), Position { offset: 100, seq: 1 });
+        let c = encode(
+            &fp(100),
+            Position {
+                offset: 100,
+                seq: 1,
+            },
+        );
         assert_eq!(decode(&c, &fp(200)), Err(CursorError::OtherQuery));
         let other = fingerprint("aud", &["city\u{1f}=\u{1f}Tokyo".to_string()], 100);
         assert_eq!(decode(&c, &other), Err(CursorError::OtherQuery));
@@ -122,14 +133,26 @@ mod tests {
 
     #[test]
     fn tampering_is_detected() {
-        let c = encode(&fp(100), Position { offset: 100, seq: 1 });
+        let c = encode(
+            &fp(100),
+            Position {
+                offset: 100,
+                seq: 1,
+            },
+        );
         let mut raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
         // Move the offset: the MAC no longer verifies.
         raw[1 + FP_LEN + 7] ^= 1;
         let forged = URL_SAFE_NO_PAD.encode(&raw);
         assert_eq!(decode(&forged, &fp(100)), Err(CursorError::Malformed));
-        assert_eq!(decode("not a cursor!", &fp(100)), Err(CursorError::Malformed));
+        assert_eq!(
+            decode("not a cursor!", &fp(100)),
+            Err(CursorError::Malformed)
+        );
         assert_eq!(decode("", &fp(100)), Err(CursorError::Malformed));
-        assert_eq!(decode(&c[..c.len() - 2], &fp(100)), Err(CursorError::Malformed));
+        assert_eq!(
+            decode(&c[..c.len() - 2], &fp(100)),
+            Err(CursorError::Malformed)
+        );
     }
 }

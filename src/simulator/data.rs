@@ -222,7 +222,10 @@ mod tests {
         let cities: HashSet<&str> = (0..2_000).map(city).collect();
         assert_eq!(cities.len(), CITIES.len());
         let whole = (0..2_000).filter(|&i| lifetime_cents(i) % 100 == 0).count();
-        assert!(whole > 100 && whole < 1_900, "both integral and fractional values");
+        assert!(
+            whole > 100 && whole < 1_900,
+            "both integral and fractional values"
+        );
         assert!((0..2_000).any(is_vip) && !(0..2_000).all(is_vip));
     }
 

@@ -214,9 +214,12 @@ impl Simulator {
         filters: &[&str],
     ) -> Result<Vec<serde_json::Value>, Error> {
         let size = self.shared.audience_size(audience_id).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("audience {audience_id} not found"))
-                .with_status(404)
-                .with_code("not_found")
+            Error::new(
+                ErrorKind::NotFound,
+                format!("audience {audience_id} not found"),
+            )
+            .with_status(404)
+            .with_code("not_found")
         })?;
         let raw: Vec<String> = filters.iter().map(|s| s.to_string()).collect();
         let parsed = query::parse_filters(&raw, &self.shared.schema).map_err(|e| {
@@ -225,7 +228,9 @@ impl Simulator {
                 .with_code(e.code)
         })?;
         let sel = self.shared.selection(audience_id, size, &parsed);
-        Ok((0..sel.len()).map(|k| data::member_json(sel.get(k))).collect())
+        Ok((0..sel.len())
+            .map(|k| data::member_json(sel.get(k)))
+            .collect())
     }
 
     /// Stops serving and starts again on the same port: open connections are
@@ -244,7 +249,12 @@ impl Simulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             if tokio::runtime::Handle::try_current().is_ok() {
                 // Blocking is not allowed here; let the workers wind down.
                 rt.shutdown_background();
@@ -296,7 +306,10 @@ mod tests {
     async fn get(c: &reqwest::Client, url: &str, tok: &str) -> (u16, serde_json::Value) {
         let r = c.get(url).bearer_auth(tok).send().await.unwrap();
         let s = r.status().as_u16();
-        (s, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
+        (
+            s,
+            serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,12 +336,16 @@ mod tests {
             let (s, doc) = get(&c, &url, &tok).await;
             assert_eq!(s, 200, "{doc}");
             items.extend(doc["items"].as_array().unwrap().iter().cloned());
-            let Some(next) = doc["nextPageToken"].as_str() else { break };
+            let Some(next) = doc["nextPageToken"].as_str() else {
+                break;
+            };
             assert!(cursors.insert(next.to_string()), "cursor repeated");
             saved.get_or_insert_with(|| next.to_string());
             url = format!("{base}&cursor={}", crate::filter::encode_component(next));
         }
-        let want = sim.expected_members(AUDIENCE_ID, &["lifetime_value>1000"]).unwrap();
+        let want = sim
+            .expected_members(AUDIENCE_ID, &["lifetime_value>1000"])
+            .unwrap();
         assert!(!want.is_empty());
         assert_eq!(items, want);
         // Stateless cursors survive a restart.

@@ -45,7 +45,10 @@ pub fn decode_component(s: &str) -> Result<String, ApiError> {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let pair = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c)));
+                let pair = (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                );
                 match pair {
                     (Some(h), Some(l)) => out.push(h * 16 + l),
                     _ => {
@@ -85,7 +88,10 @@ pub fn parse_filters(raw: &[String], schema: &Schema) -> Result<Filters, ApiErro
     if raw.len() > MAX_FILTERS {
         return Err(ApiError::bad_request(
             "query_too_complex",
-            format!("{} filters given; at most {MAX_FILTERS} are allowed", raw.len()),
+            format!(
+                "{} filters given; at most {MAX_FILTERS} are allowed",
+                raw.len()
+            ),
         ));
     }
     let mut filters = Vec::with_capacity(raw.len());
@@ -97,7 +103,12 @@ pub fn parse_filters(raw: &[String], schema: &Schema) -> Result<Filters, ApiErro
         f.check_local().map_err(bad)?;
         let ty = schema.get(&f.attribute).copied();
         let canon = f.value.render(ty).map_err(bad)?;
-        normalized.push(format!("{}\u{1f}{}\u{1f}{}", f.attribute, f.op.wire(), canon));
+        normalized.push(format!(
+            "{}\u{1f}{}\u{1f}{}",
+            f.attribute,
+            f.op.wire(),
+            canon
+        ));
         filters.push(f);
     }
     check_limits(&filters).map_err(|e| ApiError::bad_request("query_too_complex", e.message))?;
@@ -243,12 +254,27 @@ mod tests {
         let q = decode_query("filter=city=Rock%20&%20Roll").unwrap();
         assert_eq!(q.len(), 2);
         assert_eq!(q[0].1, "city=Rock ");
-        assert_eq!(decode_query("filter=city=a+b=c").unwrap()[0].1, "city=a b=c");
-        assert_eq!(decode_query("filter=city%3DS%C3%A3o+Paulo").unwrap()[0].1, "city=São Paulo");
+        assert_eq!(
+            decode_query("filter=city=a+b=c").unwrap()[0].1,
+            "city=a b=c"
+        );
+        assert_eq!(
+            decode_query("filter=city%3DS%C3%A3o+Paulo").unwrap()[0].1,
+            "city=São Paulo"
+        );
         // Strict about '%' and UTF-8.
-        assert_eq!(decode_query("filter=city=100%").unwrap_err().code, "invalid_request");
-        assert_eq!(decode_query("filter=city=100%zz").unwrap_err().code, "invalid_request");
-        assert_eq!(decode_query("filter=city=S%E3o").unwrap_err().code, "invalid_request");
+        assert_eq!(
+            decode_query("filter=city=100%").unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            decode_query("filter=city=100%zz").unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            decode_query("filter=city=S%E3o").unwrap_err().code,
+            "invalid_request"
+        );
         assert!(decode_query("").unwrap().is_empty());
     }
 
@@ -256,11 +282,23 @@ mod tests {
     fn filter_errors() {
         assert_eq!(filters(&["city"]).unwrap_err().code, "invalid_filter");
         assert_eq!(filters(&["nope=1"]).unwrap_err().code, "invalid_filter");
-        assert_eq!(filters(&["lifetime_value=abc"]).unwrap_err().code, "invalid_filter");
+        assert_eq!(
+            filters(&["lifetime_value=abc"]).unwrap_err().code,
+            "invalid_filter"
+        );
         assert_eq!(filters(&["is_vip=yes"]).unwrap_err().code, "invalid_filter");
-        assert_eq!(filters(&["is_vip>true"]).unwrap_err().code, "invalid_filter");
-        assert_eq!(filters(&["lifetime_value~1"]).unwrap_err().code, "invalid_filter");
-        assert_eq!(filters(&["last_purchase_date>2024-1-1"]).unwrap_err().code, "invalid_filter");
+        assert_eq!(
+            filters(&["is_vip>true"]).unwrap_err().code,
+            "invalid_filter"
+        );
+        assert_eq!(
+            filters(&["lifetime_value~1"]).unwrap_err().code,
+            "invalid_filter"
+        );
+        assert_eq!(
+            filters(&["last_purchase_date>2024-1-1"]).unwrap_err().code,
+            "invalid_filter"
+        );
         assert!(filters(&["last_purchase_date>2024-01-01"]).is_ok());
     }
 
@@ -303,21 +341,39 @@ mod tests {
         }
         assert_eq!(count(&["city=Rock "], n), 0);
         assert_eq!(count(&["city=a b=c"], n), 0);
-        assert_eq!(count(&["city~Paulo"], n), brute(n, |i| data::city(i) == "São Paulo"));
+        assert_eq!(
+            count(&["city~Paulo"], n),
+            brute(n, |i| data::city(i) == "São Paulo")
+        );
         // Numbers compare numerically: 250 == 250.0, 12.5 < 100 (as text "12.5" > "100").
-        assert_eq!(count(&["lifetime_value>100"], n), brute(n, |i| data::lifetime_cents(i) > 10_000));
-        assert_eq!(count(&["lifetime_value<12.5"], n), brute(n, |i| data::lifetime_cents(i) < 1_250));
+        assert_eq!(
+            count(&["lifetime_value>100"], n),
+            brute(n, |i| data::lifetime_cents(i) > 10_000)
+        );
+        assert_eq!(
+            count(&["lifetime_value<12.5"], n),
+            brute(n, |i| data::lifetime_cents(i) < 1_250)
+        );
         let some = data::lifetime_cents(3);
         let text = data::cents_text(some);
-        assert_eq!(count(&[&format!("lifetime_value={text}")], n), brute(n, |i| data::lifetime_cents(i) == some));
+        assert_eq!(
+            count(&[&format!("lifetime_value={text}")], n),
+            brute(n, |i| data::lifetime_cents(i) == some)
+        );
         assert!(count(&[&format!("lifetime_value={text}")], n) >= 1);
         // Booleans.
         assert_eq!(count(&["is_vip=true"], n), brute(n, data::is_vip));
         assert_eq!(count(&["is_vip!=true"], n), brute(n, |i| !data::is_vip(i)));
         // Dates and strings by code point.
         let d = chrono::NaiveDate::from_ymd_opt(2023, 6, 1).unwrap();
-        assert_eq!(count(&["last_purchase_date>2023-06-01"], n), brute(n, |i| data::last_purchase_date(i) > d));
-        assert_eq!(count(&["city>Rock"], n), brute(n, |i| data::city(i) > "Rock"));
+        assert_eq!(
+            count(&["last_purchase_date>2023-06-01"], n),
+            brute(n, |i| data::last_purchase_date(i) > d)
+        );
+        assert_eq!(
+            count(&["city>Rock"], n),
+            brute(n, |i| data::city(i) > "Rock")
+        );
         assert_eq!(count(&["city<a"], n), brute(n, |i| data::city(i) < "a"));
         // AND of several.
         assert_eq!(
@@ -354,26 +410,52 @@ mod tests {
     fn pages_cover_every_member_once() {
         for faults in [
             PageFaults::default(),
-            PageFaults { short_pages: true, ..Default::default() },
-            PageFaults { empty_page_every: Some(3), ..Default::default() },
-            PageFaults { empty_page_every: Some(1), short_pages: true, ..Default::default() },
+            PageFaults {
+                short_pages: true,
+                ..Default::default()
+            },
+            PageFaults {
+                empty_page_every: Some(3),
+                ..Default::default()
+            },
+            PageFaults {
+                empty_page_every: Some(1),
+                short_pages: true,
+                ..Default::default()
+            },
         ] {
             for (total, limit) in [(0, 10), (1, 10), (10, 10), (1_001, 100), (999, 1)] {
                 let (seen, _, empties) = walk(total, limit, faults);
-                assert_eq!(seen, (0..total).collect::<Vec<_>>(), "{faults:?} {total} {limit}");
+                assert_eq!(
+                    seen,
+                    (0..total).collect::<Vec<_>>(),
+                    "{faults:?} {total} {limit}"
+                );
                 if faults.empty_page_every.is_some() && total > 3 * limit {
                     assert!(empties > 0);
                 }
             }
         }
-        let (_, pages, _) = walk(1_000, 100, PageFaults { short_pages: true, ..Default::default() });
+        let (_, pages, _) = walk(
+            1_000,
+            100,
+            PageFaults {
+                short_pages: true,
+                ..Default::default()
+            },
+        );
         assert!(pages > 10, "short pages mean more pages");
     }
 
     #[test]
     fn repeated_cursor_fault() {
-        let faults = PageFaults { repeat_cursor_after: Some(3), ..Default::default() };
-        let first = plan_page(1_000, 100, Position { offset: 0, seq: 0 }, &faults).next.unwrap();
+        let faults = PageFaults {
+            repeat_cursor_after: Some(3),
+            ..Default::default()
+        };
+        let first = plan_page(1_000, 100, Position { offset: 0, seq: 0 }, &faults)
+            .next
+            .unwrap();
         let mut pos = first;
         for _ in 0..3 {
             pos = plan_page(1_000, 100, pos, &faults).next.unwrap();

@@ -37,8 +37,10 @@ impl ApiError {
             "correlationId": id,
         });
         let mut r = json(self.status, Bytes::from(body.to_string()));
-        r.headers_mut()
-            .insert("x-correlation-id", id.parse().expect("uuid is a header value"));
+        r.headers_mut().insert(
+            "x-correlation-id",
+            id.parse().expect("uuid is a header value"),
+        );
         if let Some(s) = self.retry_after {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, s.to_string().parse().expect("digits"));

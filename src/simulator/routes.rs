@@ -34,7 +34,10 @@ impl std::error::Error for Dropped {}
 
 const MAX_BODY: usize = 1 << 20;
 
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
     let path = req.uri().path().to_string();
     if path == "/oauth/token" {
         return Ok(token(&shared, req).await);
@@ -45,7 +48,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     if path.starts_with("/api/") {
         return api(&shared, req).await;
     }
-    Ok(ApiError::new(404, "not_found", format!("no route for {}", truncate(&path))).into_response())
+    Ok(ApiError::new(
+        404,
+        "not_found",
+        format!("no route for {}", truncate(&path)),
+    )
+    .into_response())
 }
 
 fn truncate(s: &str) -> String {
@@ -100,7 +108,9 @@ async fn token_inner(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| {
             use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
         })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
@@ -139,7 +149,11 @@ async fn token_inner(
         return r;
     }
     let mut scopes: Vec<&'static str> = Vec::new();
-    match form.get("scope").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    match form
+        .get("scope")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
         None => scopes.extend(SCOPES),
         Some(list) => {
             for s in list.split_whitespace() {
@@ -303,10 +317,18 @@ async fn api(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, 
         e.retry_after = Some(cfg.retry_after_secs);
         e.into_response()
     } else if hits(cfg.unavailable_every, n) {
-        ApiError::new(503, "service_unavailable", "the service is temporarily unavailable")
-            .into_response()
+        ApiError::new(
+            503,
+            "service_unavailable",
+            "the service is temporarily unavailable",
+        )
+        .into_response()
     } else if hits(cfg.html_502_every, n) {
-        with_type(502, "text/html; charset=utf-8", Bytes::from_static(HTML_502.as_bytes()))
+        with_type(
+            502,
+            "text/html; charset=utf-8",
+            Bytes::from_static(HTML_502.as_bytes()),
+        )
     } else {
         match api_inner(shared, endpoint, audience, req).await {
             Ok(r) => r,
@@ -338,7 +360,11 @@ async fn api_inner(
             ))
         }
         Some(t) => shared.check_token(t).ok_or_else(|| {
-            ApiError::new(401, "unauthorized", "the access token is invalid, expired or revoked")
+            ApiError::new(
+                401,
+                "unauthorized",
+                "the access token is invalid, expired or revoked",
+            )
         })?,
     };
     if endpoint == Endpoint::Other {
@@ -371,7 +397,11 @@ async fn api_inner(
         Endpoint::Count | Endpoint::Members => {
             let audience = audience.unwrap_or_default();
             let size = shared.audience_size(&audience).ok_or_else(|| {
-                ApiError::new(404, "not_found", format!("audience {} not found", truncate(&audience)))
+                ApiError::new(
+                    404,
+                    "not_found",
+                    format!("audience {} not found", truncate(&audience)),
+                )
             })?;
             let params = decode_query(&raw_query)?;
             if endpoint == Endpoint::Count {
@@ -389,7 +419,10 @@ fn attributes() -> Response<Body> {
         .iter()
         .map(|(n, t)| serde_json::json!({"name": n, "type": t.name()}))
         .collect();
-    json(200, Bytes::from(serde_json::json!({ "items": items }).to_string()))
+    json(
+        200,
+        Bytes::from(serde_json::json!({ "items": items }).to_string()),
+    )
 }
 
 /// Splits decoded parameters into filters, limit and cursor; anything else
@@ -458,7 +491,10 @@ fn members(
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_request",
-                    format!("limit must be an integer from 1 to 1000, got {:?}", truncate(s)),
+                    format!(
+                        "limit must be an integer from 1 to 1000, got {:?}",
+                        truncate(s)
+                    ),
                 ))
             }
         },
@@ -488,7 +524,10 @@ fn members(
         None => {
             let sel = shared.selection(audience, size, &filters);
             if pos.offset > sel.len() {
-                return Err(ApiError::bad_request("invalid_cursor", "the cursor is past the end"));
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "the cursor is past the end",
+                ));
             }
             let plan = plan_page(sel.len(), limit, pos, &shared.page_faults());
             let mut out = String::with_capacity(((plan.end - plan.start) as usize) * 230 + 128);
@@ -527,7 +566,10 @@ async fn webhooks(shared: &Shared, req: Request<Incoming>) -> Result<Response<Bo
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("body is not JSON: {e}")))?;
     let serde_json::Value::Object(mut obj) = v else {
-        return Err(ApiError::bad_request("invalid_body", "body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "body must be a JSON object",
+        ));
     };
     let bad = |m: &str| Err(ApiError::bad_request("invalid_body", m.to_string()));
     match obj.get("name") {
