@@ -160,6 +160,25 @@ pub struct Builder<'py, 'j> {
     py: Python<'py>,
     /// Keys seen so far (a handful per page: a linear scan beats hashing).
     keys: Vec<(&'j str, Bound<'py, PyString>)>,
+    /// Short string values (cities, stages, dates repeat a lot): a small
+    /// direct-mapped cache, so a repeated value is one shared Python str.
+    values: Vec<Option<(&'j str, Bound<'py, PyString>)>>,
+}
+
+/// Slots in the value cache (a power of two).
+const VALUE_CACHE: usize = 1024;
+/// Longest string value the cache considers, in bytes.
+const VALUE_CACHE_MAX_LEN: usize = 24;
+
+fn fx_hash(s: &str) -> usize {
+    // FxHash over the bytes: cheap and good enough for a cache index.
+    let mut h: u64 = 0;
+    for chunk in s.as_bytes().chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    (h ^ (h >> 29)) as usize
 }
 
 impl<'py, 'j> Builder<'py, 'j> {
@@ -167,6 +186,7 @@ impl<'py, 'j> Builder<'py, 'j> {
         Builder {
             py,
             keys: Vec::new(),
+            values: Vec::new(),
         }
     }
 
@@ -181,6 +201,24 @@ impl<'py, 'j> Builder<'py, 'j> {
         s
     }
 
+    fn string(&mut self, s: &'j str) -> Bound<'py, PyString> {
+        if s.len() > VALUE_CACHE_MAX_LEN {
+            return PyString::new(self.py, s);
+        }
+        if self.values.is_empty() {
+            self.values.resize_with(VALUE_CACHE, || None);
+        }
+        let slot = &mut self.values[fx_hash(s) & (VALUE_CACHE - 1)];
+        if let Some((k, v)) = slot {
+            if *k == s {
+                return v.clone();
+            }
+        }
+        let v = PyString::new(self.py, s);
+        *slot = Some((s, v.clone()));
+        v
+    }
+
     pub fn value(&mut self, v: &'j Json) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
         Ok(match v {
@@ -189,7 +227,7 @@ impl<'py, 'j> Builder<'py, 'j> {
             Json::Int(i) => i.into_pyobject(py)?.into_any(),
             Json::UInt(u) => u.into_pyobject(py)?.into_any(),
             Json::Float(f) => PyFloat::new(py, *f).into_any(),
-            Json::Str(s) => PyString::new(py, s).into_any(),
+            Json::Str(s) => self.string(s).into_any(),
             Json::Array(a) => {
                 let list = PyList::empty(py);
                 for x in a {
