@@ -9,16 +9,16 @@ __version__: str
 
 # --- Querier (issue 4) -------------------------------------------------------
 
-FilterValue = str | int | float | bool | datetime.date
-Filter = tuple[str, str, FilterValue]
-Member = dict[str, Any]
+_FilterValue = str | int | float | bool | datetime.date
+_Filter = tuple[str, str, _FilterValue]
+_Member = dict[str, Any]
 
 @final
 class Page:
     """One page: the members, the cursor that produced it, the next cursor."""
 
     @property
-    def items(self) -> list[Member]: ...
+    def items(self) -> list[_Member]: ...
     @property
     def cursor(self) -> str | None: ...
     @property
@@ -26,11 +26,11 @@ class Page:
     def __len__(self) -> int: ...
 
 @final
-class MemberIterator(Iterator[Member], AsyncIterator[Member]):
+class MemberIterator(Iterator[_Member], AsyncIterator[_Member]):
     def __iter__(self) -> MemberIterator: ...
-    def __next__(self) -> Member: ...
+    def __next__(self) -> _Member: ...
     def __aiter__(self) -> MemberIterator: ...
-    def __anext__(self) -> Awaitable[Member]: ...
+    def __anext__(self) -> Awaitable[_Member]: ...
     def close(self) -> None: ...
 
 @final
@@ -79,14 +79,14 @@ class Querier:
     def attributes_async(self) -> Awaitable[dict[str, str]]: ...
     def refresh_attributes(self) -> dict[str, str]: ...
     def refresh_attributes_async(self) -> Awaitable[dict[str, str]]: ...
-    def count(self, audience_id: str, filters: Sequence[Filter] | None = None) -> int: ...
+    def count(self, audience_id: str, filters: Sequence[_Filter] | None = None) -> int: ...
     def count_async(
-        self, audience_id: str, filters: Sequence[Filter] | None = None
+        self, audience_id: str, filters: Sequence[_Filter] | None = None
     ) -> Awaitable[int]: ...
     def validate(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         require_nonzero: bool = False,
@@ -94,7 +94,7 @@ class Querier:
     def validate_async(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         require_nonzero: bool = False,
@@ -102,23 +102,23 @@ class Querier:
     def members(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         query_id: str | None = None,
-    ) -> list[Member]: ...
+    ) -> list[_Member]: ...
     def members_async(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         query_id: str | None = None,
-    ) -> Awaitable[list[Member]]: ...
+    ) -> Awaitable[list[_Member]]: ...
     def iter_members(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         query_id: str | None = None,
@@ -126,7 +126,7 @@ class Querier:
     def iter_pages(
         self,
         audience_id: str,
-        filters: Sequence[Filter] | None = None,
+        filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
         *,
         cursor: str | None = None,
@@ -139,7 +139,7 @@ class Querier:
     ) -> Awaitable[dict[str, Any]]: ...
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
-    def _complexity(filters: Sequence[Filter] | None = None) -> int: ...
+    def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
 
 # --- Simulator -------------------------------------------------------------
 
