@@ -38,7 +38,9 @@ def token(sim: Simulator) -> str:
             "scope": "audiences:read",
         }
     )
-    conn.request("POST", "/oauth/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    conn.request(
+        "POST", "/oauth/token", form, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     body = conn.getresponse().read()
     conn.close()
     i = body.index(b'"access_token":"') + len(b'"access_token":"')

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 ALL_SCOPES = "audiences:read cdp:read webhooks:write"
@@ -52,7 +51,9 @@ class SimHttp:
             req.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
+                return Reply(
+                    resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+                )
         except urllib.error.HTTPError as e:
             return Reply(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 

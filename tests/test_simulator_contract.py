@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 
 import pytest
 from conftest import ALL_SCOPES, Reply, SimHttp, assert_error, enc
-
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID
 
 # ---------------------------------------------------------------- token
@@ -66,7 +66,10 @@ def test_token_http_basic_credentials(http: SimHttp) -> None:
         "POST",
         "/oauth/token",
         body=b"grant_type=client_credentials",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Basic {basic}",
+        },
     )
     assert r.status == 200
 
@@ -240,20 +243,25 @@ def test_type_semantics_over_http(http: SimHttp) -> None:
     # Numeric, not textual: "12.5" > "100" as text, but 12.5 < 100.
     n = http.count("filter=" + enc("lifetime_value<100")).json()["count"]
     assert n == len(http.sim.expected_members(filters=[("lifetime_value", "lt", 100)]))
-    by_value = [
-        m for m in http.sim.expected_members() if m["attributes"]["lifetime_value"] < 100
-    ]
+    by_value = [m for m in http.sim.expected_members() if m["attributes"]["lifetime_value"] < 100]
     assert n == len(by_value)
     d = http.count("filter=" + enc("last_purchase_date>2023-06-30")).json()["count"]
     by_date = [
-        m for m in http.sim.expected_members() if m["attributes"]["last_purchase_date"] > "2023-06-30"
+        m
+        for m in http.sim.expected_members()
+        if m["attributes"]["last_purchase_date"] > "2023-06-30"
     ]
     assert d == len(by_date) > 0
 
 
 # ---------------------------------------------------------------- webhooks and callbacks
 
-GOOD_HOOK = {"name": "done", "url": "https://hooks.example.invalid/x", "events": ["query.completed"], "enabled": True}
+GOOD_HOOK = {
+    "name": "done",
+    "url": "https://hooks.example.invalid/x",
+    "events": ["query.completed"],
+    "enabled": True,
+}
 
 
 def _post_hook(http: SimHttp, body: bytes) -> Reply:
@@ -317,3 +325,24 @@ def test_stats_count_requests(http: SimHttp) -> None:
     assert s["by_endpoint"]["count"] == 1 and s["by_endpoint"]["members"] == 1
     assert s["by_status"]["200"] == 1 and s["by_status"]["400"] == 1
     assert s["api_requests"] == 2
+
+
+def test_sim_stats_endpoint(http: SimHttp) -> None:
+    http.count()
+    r = http.request("GET", "/_sim/stats")
+    assert r.status == 200
+    doc = r.json()
+    assert doc["api_requests"] >= 1 and "by_status" in doc and "token_requests" in doc
+
+
+def test_pages_are_served_from_memory_the_second_time(http: SimHttp) -> None:
+    q = "filter=" + enc("lifecycle_stage=lead") + "&limit=20"
+    first = http.walk(q)
+    time.sleep(0.2)  # let a last prefetch finish
+    before = http.sim.stats()
+    second = http.walk(q)
+    after = http.sim.stats()
+    assert first == second
+    assert after["pages_rendered"] == before["pages_rendered"]
+    pages = after["by_endpoint"]["members"] - before["by_endpoint"]["members"]
+    assert after["page_cache_hits"] - before["page_cache_hits"] == pages > 1

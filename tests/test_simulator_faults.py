@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from conftest import SimHttp, assert_error, enc
-
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from conftest import SimHttp, enc
-
 from cxone_cdp import _native
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, Simulator
 
@@ -54,7 +53,9 @@ def test_fixed_port_and_custom_credentials() -> None:
 
 def test_expected_members_accepts_tuples_and_wire_strings() -> None:
     with Simulator(members=300) as sim:
-        a = sim.expected_members(AUDIENCE_ID, [("lifetime_value", "gt", 250.0), ("is_vip", "eq", False)])
+        a = sim.expected_members(
+            AUDIENCE_ID, [("lifetime_value", "gt", 250.0), ("is_vip", "eq", False)]
+        )
         b = sim.expected_members(filters=["lifetime_value>250", "is_vip=false"])
         assert a == b and 0 < len(a) < 300
         c = sim.expected_members(filters=[("last_purchase_date", ">", dt.date(2023, 1, 1))])
@@ -114,7 +115,19 @@ class _Remote:
 def test_cli_simulate_runs_until_ctrl_c() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     p = subprocess.Popen(
-        [_python(), "-m", "cxone_cdp", "simulate", "--port", "0", "--members", "100", "--rate-limit-every", "2", "--short-pages"],
+        [
+            _python(),
+            "-m",
+            "cxone_cdp",
+            "simulate",
+            "--port",
+            "0",
+            "--members",
+            "100",
+            "--rate-limit-every",
+            "2",
+            "--short-pages",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -160,3 +173,10 @@ def test_bare_walk_bench_script_runs() -> None:
         check=True,
     ).stdout
     assert "5,000 members" in out and time.perf_counter() - t0 >= 0
+
+
+def test_factory_fixture(cdp_simulator_factory) -> None:  # type: ignore[no-untyped-def]
+    a = cdp_simulator_factory(members=7)
+    b = cdp_simulator_factory(members=9, unavailable_every=1)
+    assert SimHttp(a).count().json() == {"count": 7}
+    assert SimHttp(b).count().status == 503

@@ -131,16 +131,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             }
         ).encode()
         token = _http_json(sim.token_url, data=form)["access_token"]
-        query = urllib.parse.urlencode([("filter", f) for f in args.filter], quote_via=urllib.parse.quote)
+        query = urllib.parse.urlencode(
+            [("filter", f) for f in args.filter], quote_via=urllib.parse.quote
+        )
         base = f"{sim.base_url}/api/v2/audiences/{AUDIENCE_ID}/members"
         count = _http_json(f"{base}/count?{query}", token)["count"]
         page = _http_json(f"{base}?limit=5&{query}", token)
-        print(f"audience {AUDIENCE_ID}: {count:,} members" + (f" matching {args.filter}" if args.filter else ""))
+        print(
+            f"audience {AUDIENCE_ID}: {count:,} members"
+            + (f" matching {args.filter}" if args.filter else "")
+        )
         for m in page["items"]:
             a = m["attributes"]
             print(
                 f"  {m['memberId']}  {a['city']:<12} {a['lifecycle_stage']:<9} "
-                f"value={a['lifetime_value']:<8} vip={a['is_vip']!s:<5} last={a['last_purchase_date']}"
+                f"value={a['lifetime_value']:<8} vip={a['is_vip']!s:<5} "
+                f"last={a['last_purchase_date']}"
             )
         stats = sim.stats()
         print(

@@ -1,13 +1,16 @@
-"""pytest plugin (entry point ``pytest11``): the ``cdp_simulator`` fixture.
+"""pytest plugin (entry point ``pytest11``): simulator fixtures.
 
 ``cdp_simulator`` is a running :class:`cxone_cdp.testing.Simulator` with the
 default 10,000 members and no faults, started for the test and stopped after
-it. Tests that need other settings make their own ``Simulator(...)``.
+it. ``cdp_simulator_factory`` makes simulators with other settings
+(``cdp_simulator_factory(members=500, rate_limit_every=3)``), all stopped
+when the test ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,3 +21,17 @@ from cxone_cdp.testing import Simulator
 def cdp_simulator() -> Iterator[Simulator]:
     with Simulator() as sim:
         yield sim
+
+
+@pytest.fixture
+def cdp_simulator_factory() -> Iterator[Callable[..., Simulator]]:
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        sim = Simulator(**options).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()

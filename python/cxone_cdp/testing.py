@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from cxone_cdp import _native
@@ -58,7 +58,7 @@ _OPS = {
 }
 
 
-def _wire(f: str | Sequence[Any]) -> str:
+def _wire(f: str | tuple[Any, Any, Any]) -> str:
     """A decoded wire filter (``"city=Rock & Roll"``) from a string or an
     ``(attribute, operator, value)`` tuple."""
     if isinstance(f, str):
@@ -195,7 +195,7 @@ class Simulator:
     def expected_members(
         self,
         audience_id: str = AUDIENCE_ID,
-        filters: Iterable[str | Sequence[Any]] = (),
+        filters: Iterable[str | tuple[Any, Any, Any]] = (),
     ) -> list[dict[str, Any]]:
         """What a complete, correct listing returns for ``filters`` (decoded
         wire strings such as ``"city=Rock & Roll"`` or ``(attr, op, value)``)."""

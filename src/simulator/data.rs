@@ -2,8 +2,6 @@
 //! attribute is computed from the member's index with a bijective mixer, so a
 //! million members cost no memory until a page is rendered.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Days, NaiveDate};
 
 use crate::filter::{AttrType, Filter, Operator, Schema, Value};
@@ -101,28 +99,108 @@ pub fn is_vip(i: u64) -> bool {
 }
 
 pub fn last_purchase_date(i: u64) -> NaiveDate {
-    base_purchase_date() + Days::new(mix(i, 5) % 1096)
+    base_purchase_date() + Days::new((purchase_days(i) - PURCHASE_BASE_DAYS) as u64)
 }
 
 pub fn member_id(i: u64) -> String {
+    let mut s = String::with_capacity(36);
+    write_member_id(&mut s, i);
+    s
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for k in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * k)) & 0xf) as usize] as char);
+    }
+}
+
+/// A UUID-shaped id; the first 64 bits are a bijection of `i`, so ids are unique.
+fn write_member_id(out: &mut String, i: u64) {
     let hi = mix(i, 6);
     let lo = mix(i, 7);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    push_hex(out, hi >> 32, 8);
+    out.push('-');
+    push_hex(out, (hi >> 16) & 0xffff, 4);
+    out.push('-');
+    push_hex(out, hi & 0xffff, 4);
+    out.push('-');
+    push_hex(out, lo >> 48, 4);
+    out.push('-');
+    push_hex(out, lo & 0xffff_ffff_ffff, 12);
+}
+
+fn joined_secs(i: u64) -> i64 {
+    JOINED_BASE + (mix(i, 8) % JOINED_SPAN) as i64
 }
 
 pub fn joined_at(i: u64) -> String {
-    let secs = JOINED_BASE + (mix(i, 8) % JOINED_SPAN) as i64;
-    DateTime::from_timestamp(secs, 0)
+    DateTime::from_timestamp(joined_secs(i), 0)
         .expect("in range")
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Hinnant's civil_from_days).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn push_num(out: &mut String, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut n = v;
+    let mut k = buf.len();
+    loop {
+        k -= 1;
+        buf[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - k;
+    for _ in digits..width {
+        out.push('0');
+    }
+    out.push_str(std::str::from_utf8(&buf[k..]).expect("ascii digits"));
+}
+
+fn write_date(out: &mut String, days: i64) {
+    let (y, m, d) = civil(days);
+    push_num(out, y as u64, 4);
+    out.push('-');
+    push_num(out, u64::from(m), 2);
+    out.push('-');
+    push_num(out, u64::from(d), 2);
+}
+
+fn write_datetime(out: &mut String, secs: i64) {
+    write_date(out, secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400) as u64;
+    out.push('T');
+    push_num(out, t / 3600, 2);
+    out.push(':');
+    push_num(out, t / 60 % 60, 2);
+    out.push(':');
+    push_num(out, t % 60, 2);
+    out.push('Z');
+}
+
+/// 2022-01-01 as days since the epoch.
+const PURCHASE_BASE_DAYS: i64 = 18_993;
+
+fn purchase_days(i: u64) -> i64 {
+    PURCHASE_BASE_DAYS + (mix(i, 5) % 1096) as i64
 }
 
 pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
@@ -138,7 +216,26 @@ pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
 
 /// Renders cents as a JSON / wire decimal: `250`, `12.5`, `1234.56`.
 pub fn cents_text(c: i64) -> String {
-    (c as f64 / 100.0).to_string()
+    let mut s = String::new();
+    write_cents(&mut s, c);
+    s
+}
+
+fn write_cents(out: &mut String, c: i64) {
+    if c < 0 {
+        out.push('-');
+    }
+    let a = c.unsigned_abs();
+    push_num(out, a / 100, 1);
+    let frac = a % 100;
+    if frac != 0 {
+        out.push('.');
+        if frac % 10 == 0 {
+            push_num(out, frac / 10, 1);
+        } else {
+            push_num(out, frac, 2);
+        }
+    }
 }
 
 /// Does member `i` satisfy the (schema-checked) filter? Numbers compare
@@ -172,27 +269,32 @@ pub fn matches(i: u64, f: &Filter) -> bool {
     }
 }
 
+/// Appends a JSON string. The data's strings are constants that need no
+/// escaping (checked by a test); anything else goes through serde_json.
 fn push_json_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly what JSON needs; our values are short.
-    out.push_str(&serde_json::to_string(s).expect("string serializes"));
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("string serializes"));
+    }
 }
 
 /// Appends member `i` as a JSON object.
 pub fn write_member(out: &mut String, i: u64) {
     out.push_str("{\"memberId\":\"");
-    out.push_str(&member_id(i));
+    write_member_id(out, i);
     out.push_str("\",\"joinedAt\":\"");
-    out.push_str(&joined_at(i));
+    write_datetime(out, joined_secs(i));
     out.push_str("\",\"attributes\":{\"lifecycle_stage\":");
     push_json_str(out, lifecycle_stage(i));
-    let _ = write!(
-        out,
-        ",\"last_purchase_date\":\"{}\",\"city\":",
-        last_purchase_date(i).format("%Y-%m-%d")
-    );
+    out.push_str(",\"last_purchase_date\":\"");
+    write_date(out, purchase_days(i));
+    out.push_str("\",\"city\":");
     push_json_str(out, city(i));
     out.push_str(",\"lifetime_value\":");
-    out.push_str(&cents_text(lifetime_cents(i)));
+    write_cents(out, lifetime_cents(i));
     out.push_str(",\"is_vip\":");
     out.push_str(if is_vip(i) { "true" } else { "false" });
     out.push_str("}}");
@@ -239,6 +341,29 @@ mod tests {
         assert_eq!(a["last_purchase_date"].as_str().unwrap().len(), 10);
         assert!(m["joinedAt"].as_str().unwrap().ends_with('Z'));
         assert!(chrono::DateTime::parse_from_rfc3339(m["joinedAt"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn fast_formatting_agrees_with_chrono_and_f64() {
+        for i in 0..5_000 {
+            let m = member_json(i);
+            assert_eq!(m["joinedAt"].as_str().unwrap(), joined_at(i));
+            assert_eq!(
+                m["attributes"]["last_purchase_date"].as_str().unwrap(),
+                last_purchase_date(i).format("%Y-%m-%d").to_string()
+            );
+            let c = lifetime_cents(i);
+            assert_eq!(cents_text(c), (c as f64 / 100.0).to_string());
+            assert_eq!(
+                m["attributes"]["lifetime_value"].as_f64().unwrap(),
+                c as f64 / 100.0
+            );
+            assert_eq!(m["attributes"]["city"].as_str().unwrap(), city(i));
+        }
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(PURCHASE_BASE_DAYS), (2022, 1, 1));
+        assert_eq!(cents_text(-1_250), "-12.5");
+        assert_eq!(cents_text(5), "0.05");
     }
 
     #[test]

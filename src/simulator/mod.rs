@@ -20,7 +20,9 @@ mod state;
 mod stats;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -49,6 +51,8 @@ pub struct Simulator {
     /// the port stays ours across `restart()`.
     listener: Mutex<Option<std::net::TcpListener>>,
     stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Open connections (of any server generation).
+    active: Arc<AtomicUsize>,
 }
 
 fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
@@ -57,10 +61,27 @@ fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
+/// Counts open connections; a guard per connection task.
+struct Active(Arc<AtomicUsize>);
+
+impl Active {
+    fn enter(n: &Arc<AtomicUsize>) -> Active {
+        n.fetch_add(1, Ordering::SeqCst);
+        Active(n.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn serve(
     listener: std::net::TcpListener,
     shared: Arc<state::Shared>,
     mut stop: watch::Receiver<bool>,
+    active: Arc<AtomicUsize>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -78,22 +99,29 @@ async fn serve(
                     Ok((s, _)) => s,
                     Err(e) => {
                         log::warn!("simulator: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let mut stop = stop.clone();
+                let guard = Active::enter(&active);
                 tokio::spawn(async move {
+                    let _guard = guard;
                     let svc = service_fn(move |req| routes::handle(shared.clone(), req));
                     let conn = http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
                     tokio::select! {
-                        _ = conn => {}
+                        _ = conn.as_mut() => return,
                         _ = stop.changed() => {}
                     }
+                    // Stopping: finish the response in flight, close idle
+                    // keep-alive connections (a FIN, not a reset).
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 });
             }
         }
@@ -132,6 +160,7 @@ impl Simulator {
             runtime: Mutex::new(runtime),
             listener: Mutex::new(Some(listener)),
             stop: Mutex::new(None),
+            active: Arc::new(AtomicUsize::new(0)),
         };
         sim.run()?;
         Ok(sim)
@@ -144,7 +173,8 @@ impl Simulator {
         };
         let dup = l.try_clone()?;
         let (tx, rx) = watch::channel(false);
-        self.handle.spawn(serve(dup, self.shared.clone(), rx));
+        self.handle
+            .spawn(serve(dup, self.shared.clone(), rx, self.active.clone()));
         *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         Ok(())
     }
@@ -237,6 +267,12 @@ impl Simulator {
     /// closed, state and counters are kept, and cursors stay valid.
     pub fn restart(&self) {
         self.halt();
+        // Let the old connections close (bounded: never hang a caller, even
+        // one on a single-threaded runtime that cannot make progress meanwhile).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if let Err(e) = self.run() {
             log::error!("simulator: restart failed: {e}");
         }
@@ -260,7 +296,7 @@ impl Simulator {
                 rt.shutdown_background();
             } else {
                 // Waits for the workers, so the port is closed on return.
-                rt.shutdown_timeout(std::time::Duration::from_secs(2));
+                rt.shutdown_timeout(Duration::from_secs(2));
             }
         }
     }
@@ -352,7 +388,8 @@ mod tests {
         let url = format!("{base}&cursor={}", saved.unwrap());
         let before = get(&c, &url, &tok).await;
         sim.restart();
-        let after = get(&c, &url, &tok).await;
+        // A new connection (a pooled one was closed by the restart).
+        let after = get(&client(), &url, &tok).await;
         assert_eq!(before, after);
         assert!(sim.stats().pages_rendered > 0);
     }

@@ -462,4 +462,18 @@ mod tests {
         }
         assert_eq!(pos, first);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_listing_is_covered_exactly_once(
+            total in 0u64..3_000,
+            limit in 1u64..300,
+            empty in proptest::option::of(1u64..6),
+            short in proptest::bool::ANY,
+        ) {
+            let faults = PageFaults { empty_page_every: empty, short_pages: short, repeat_cursor_after: None };
+            let (seen, _, _) = walk(total, limit, faults);
+            proptest::prop_assert_eq!(seen, (0..total).collect::<Vec<_>>());
+        }
+    }
 }

@@ -12,9 +12,9 @@ use hyper::body::Incoming;
 use hyper::{header, HeaderMap, Method, Request, Response};
 
 use super::config::hits;
-use super::cursor::{self, CursorError, Position};
+use super::cursor::{self, CursorError, Fingerprint, Position};
 use super::data;
-use super::query::{decode_query, parse_filters, plan_page, Filters};
+use super::query::{decode_query, parse_filters, plan_page, Filters, Selection};
 use super::reply::{json, oauth_error, with_type, ApiError, HTML_502};
 use super::state::{Shared, SCOPES};
 use super::stats::Callback;
@@ -298,7 +298,7 @@ fn route(path: &str) -> (Endpoint, Option<String>) {
     (Endpoint::Other, None)
 }
 
-async fn api(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+async fn api(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let cfg = shared.cfg();
     if let Some(d) = cfg.latency {
         tokio::time::sleep(d).await;
@@ -340,7 +340,7 @@ async fn api(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, 
 }
 
 async fn api_inner(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     endpoint: Endpoint,
     audience: Option<String>,
     req: Request<Incoming>,
@@ -478,7 +478,7 @@ fn count(
 }
 
 fn members(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     audience: &str,
     size: u64,
     params: Vec<(String, String)>,
@@ -515,11 +515,12 @@ fn members(
             )
         })?,
     };
-    let key = (fp, pos, shared.fault_gen.load(Ordering::SeqCst));
-    let body = match shared.cached_page(&key) {
-        Some(b) => {
+    let gen = shared.fault_gen.load(Ordering::SeqCst);
+    let key = (fp, pos, gen);
+    let (body, next) = match shared.cached_page(&key) {
+        Some(hit) => {
             shared.stats().page_cache_hits += 1;
-            b
+            hit
         }
         None => {
             let sel = shared.selection(audience, size, &filters);
@@ -529,34 +530,60 @@ fn members(
                     "the cursor is past the end",
                 ));
             }
-            let plan = plan_page(sel.len(), limit, pos, &shared.page_faults());
-            let mut out = String::with_capacity(((plan.end - plan.start) as usize) * 230 + 128);
-            out.push_str("{\"items\":[");
-            for k in plan.start..plan.end {
-                if k > plan.start {
-                    out.push(',');
-                }
-                data::write_member(&mut out, sel.get(k));
-            }
-            out.push_str("],\"nextPageToken\":");
-            match plan.next {
-                Some(next) => {
-                    let _ = write!(out, "\"{}\"", cursor::encode(&fp, next));
-                }
-                None => out.push_str("null"),
-            }
-            out.push('}');
-            let b = Bytes::from(out);
-            shared.store_page(key, b.clone());
-            shared.stats().pages_rendered += 1;
-            b
+            render_page(shared, &sel, fp, pos, limit, gen)
         }
     };
+    if let Some(next) = next {
+        // Render the next page while the client reads this one, so that a
+        // first walk is served from memory too.
+        let next_key = (fp, next, gen);
+        if shared.begin_prefetch(&next_key) {
+            let shared = shared.clone();
+            let sel = shared.selection(audience, size, &filters);
+            tokio::spawn(async move {
+                render_page(&shared, &sel, fp, next, limit, gen);
+                shared.end_prefetch(&next_key);
+            });
+        }
+    }
     let m = shared.members_calls.fetch_add(1, Ordering::SeqCst) + 1;
     if hits(shared.cfg().truncated_every, m) {
         return Ok(json(200, body.slice(..body.len() / 2)));
     }
     Ok(json(200, body))
+}
+
+/// Renders the page at `pos` into the page cache; returns it and the position
+/// its cursor points to.
+fn render_page(
+    shared: &Shared,
+    sel: &Selection,
+    fp: Fingerprint,
+    pos: Position,
+    limit: u64,
+    gen: u64,
+) -> (Bytes, Option<Position>) {
+    let plan = plan_page(sel.len(), limit, pos, &shared.page_faults());
+    let mut out = String::with_capacity(((plan.end - plan.start) as usize) * 230 + 128);
+    out.push_str("{\"items\":[");
+    for k in plan.start..plan.end {
+        if k > plan.start {
+            out.push(',');
+        }
+        data::write_member(&mut out, sel.get(k));
+    }
+    out.push_str("],\"nextPageToken\":");
+    match plan.next {
+        Some(next) => {
+            let _ = write!(out, "\"{}\"", cursor::encode(&fp, next));
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    let page = (Bytes::from(out), plan.next);
+    shared.store_page((fp, pos, gen), page.clone());
+    shared.stats().pages_rendered += 1;
+    page
 }
 
 async fn webhooks(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

@@ -3,7 +3,7 @@
 //! (filtered selections per query, rendered page bodies per cursor). It lives
 //! in the `Simulator`, not in the listener, so it survives `restart()`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -37,8 +37,11 @@ const SELECTION_CACHE: usize = 64;
 
 pub type PageKey = (Fingerprint, Position, u64);
 
+/// A rendered page body and the position its cursor points to.
+pub type Page = (Bytes, Option<Position>);
+
 struct PageCache {
-    lru: LruCache<PageKey, Bytes>,
+    lru: LruCache<PageKey, Page>,
     bytes: usize,
 }
 
@@ -56,6 +59,7 @@ pub struct Shared {
     pub callbacks: Mutex<Vec<Callback>>,
     selections: Mutex<LruCache<String, Arc<Vec<u32>>>>,
     pages: Mutex<PageCache>,
+    prefetching: Mutex<HashSet<PageKey>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +86,7 @@ impl Shared {
                 lru: LruCache::unbounded(),
                 bytes: 0,
             }),
+            prefetching: Mutex::new(HashSet::new()),
         }
     }
 
@@ -167,21 +172,33 @@ impl Shared {
         sel
     }
 
-    pub fn cached_page(&self, key: &PageKey) -> Option<Bytes> {
+    pub fn cached_page(&self, key: &PageKey) -> Option<Page> {
         lock(&self.pages).lru.get(key).cloned()
     }
 
-    pub fn store_page(&self, key: PageKey, body: Bytes) {
+    pub fn store_page(&self, key: PageKey, page: Page) {
         let mut p = lock(&self.pages);
-        p.bytes += body.len();
-        if let Some(old) = p.lru.put(key, body) {
-            p.bytes -= old.len();
+        p.bytes += page.0.len();
+        if let Some(old) = p.lru.put(key, page) {
+            p.bytes -= old.0.len();
         }
         while p.bytes > PAGE_CACHE_BYTES {
             match p.lru.pop_lru() {
-                Some((_, b)) => p.bytes -= b.len(),
+                Some((_, b)) => p.bytes -= b.0.len(),
                 None => break,
             }
         }
+    }
+
+    /// Claims the prefetch of a page: false if it is cached or being rendered.
+    pub fn begin_prefetch(&self, key: &PageKey) -> bool {
+        if lock(&self.pages).lru.contains(key) {
+            return false;
+        }
+        lock(&self.prefetching).insert(*key)
+    }
+
+    pub fn end_prefetch(&self, key: &PageKey) {
+        lock(&self.prefetching).remove(key);
     }
 }
