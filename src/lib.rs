@@ -2,13 +2,17 @@
 //!
 //! The core (everything but `py`) is plain async Rust, usable and tested
 //! without Python; `py` is the thin PyO3 layer that becomes `cxone_cdp._native`.
-// Issue 5 building blocks (cache, metrics, webhooks, audit):
 pub mod audit;
+pub mod auth;
 pub mod cache;
-pub mod metrics;
-pub mod webhook;
-
+pub mod client;
+pub mod config;
 pub mod error;
 pub mod filter;
+pub mod http;
+pub mod metrics;
+pub mod paginate;
 pub mod py;
+pub mod retry;
 pub mod simulator;
+pub mod webhook;

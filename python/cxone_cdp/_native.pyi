@@ -1,8 +1,145 @@
 """Type stubs for the native module `cxone_cdp._native`."""
 
+import datetime
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from os import PathLike
 from typing import Any, final
 
 __version__: str
+
+# --- Querier (issue 4) -------------------------------------------------------
+
+_FilterValue = str | int | float | bool | datetime.date
+_Filter = tuple[str, str, _FilterValue]
+_Member = dict[str, Any]
+
+@final
+class Page:
+    """One page: the members, the cursor that produced it, the next cursor."""
+
+    @property
+    def items(self) -> list[_Member]: ...
+    @property
+    def cursor(self) -> str | None: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+    def __len__(self) -> int: ...
+
+@final
+class MemberIterator(Iterator[_Member], AsyncIterator[_Member]):
+    def __iter__(self) -> MemberIterator: ...
+    def __next__(self) -> _Member: ...
+    def __aiter__(self) -> MemberIterator: ...
+    def __anext__(self) -> Awaitable[_Member]: ...
+    def close(self) -> None: ...
+
+@final
+class PageIterator(Iterator[Page], AsyncIterator[Page]):
+    def __iter__(self) -> PageIterator: ...
+    def __next__(self) -> Page: ...
+    def __aiter__(self) -> PageIterator: ...
+    def __anext__(self) -> Awaitable[Page]: ...
+    def close(self) -> None: ...
+
+@final
+class Ready:
+    def __await__(self) -> Ready: ...
+    def __iter__(self) -> Ready: ...
+    def __next__(self) -> Any: ...
+
+@final
+class Querier:
+    def __new__(
+        cls,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        token_url: str | None = None,
+        scopes: Sequence[str] | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        retry_after_cap: float = 60.0,
+        cache_size: int = 50,
+        cache_ttl: float = 120.0,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        audit_path: str | PathLike[str] | None = None,
+    ) -> Querier: ...
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Querier: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    def attributes(self) -> dict[str, str]: ...
+    def attributes_async(self) -> Awaitable[dict[str, str]]: ...
+    def refresh_attributes(self) -> dict[str, str]: ...
+    def refresh_attributes_async(self) -> Awaitable[dict[str, str]]: ...
+    def count(self, audience_id: str, filters: Sequence[_Filter] | None = None) -> int: ...
+    def count_async(
+        self, audience_id: str, filters: Sequence[_Filter] | None = None
+    ) -> Awaitable[int]: ...
+    def validate(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        require_nonzero: bool = False,
+    ) -> dict[str, Any]: ...
+    def validate_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        require_nonzero: bool = False,
+    ) -> Awaitable[dict[str, Any]]: ...
+    def members(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        query_id: str | None = None,
+    ) -> list[_Member]: ...
+    def members_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        query_id: str | None = None,
+    ) -> Awaitable[list[_Member]]: ...
+    def iter_members(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        query_id: str | None = None,
+    ) -> MemberIterator: ...
+    def iter_pages(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+        *,
+        cursor: str | None = None,
+    ) -> PageIterator: ...
+    def register_webhook(
+        self, name: str, url: str, events: Sequence[str], enabled: bool = True
+    ) -> dict[str, Any]: ...
+    def register_webhook_async(
+        self, name: str, url: str, events: Sequence[str], enabled: bool = True
+    ) -> Awaitable[dict[str, Any]]: ...
+    def _counters(self) -> dict[str, int]: ...
+    @staticmethod
+    def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
 
 # --- Simulator -------------------------------------------------------------
 

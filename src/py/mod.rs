@@ -2,8 +2,11 @@
 //! `cxone_cdp._native` module. Each area registers its own classes.
 use pyo3::prelude::*;
 
+pub mod convert;
 pub mod errors;
+pub mod iter;
 pub mod querier;
+pub mod runtime;
 pub mod simulator;
 
 #[pymodule]

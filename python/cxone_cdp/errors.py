@@ -1,0 +1,132 @@
+"""Exceptions raised by cxone-cdp.
+
+Every error derives from :class:`CxoneError` and carries ``status`` (HTTP
+status or ``None``), ``code`` (API error code or ``None``), ``message`` and
+``correlation_id`` (the server's ``correlationId`` where known).
+:class:`RateLimitError` also has ``retry_after`` (seconds).
+
+:class:`ValidationError` is raised on the client before any request is sent
+(it is also a ``ValueError``); :class:`TimeoutError` and
+:class:`ConnectionError` are also the builtin exceptions of the same name.
+No message ever contains a client secret or a token.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "CxoneError",
+    "ValidationError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "BadRequestError",
+    "RateLimitError",
+    "ServerError",
+    "TimeoutError",
+    "ConnectionError",
+    "PaginationError",
+]
+
+
+class CxoneError(Exception):
+    """Base class of every cxone-cdp error."""
+
+    status: int | None
+    code: str | None
+    message: str
+    correlation_id: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message if detail is None else detail)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.correlation_id = correlation_id
+
+    def __reduce__(self):  # keep attributes across pickling (multiprocessing)
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.message,
+                self.status,
+                self.code,
+                self.correlation_id,
+                str(self),
+                getattr(self, "retry_after", None),
+            ),
+        )
+
+
+def _rebuild(cls, message, status, code, correlation_id, detail, retry_after):
+    kwargs = {"status": status, "code": code, "correlation_id": correlation_id, "detail": detail}
+    if issubclass(cls, RateLimitError):
+        kwargs["retry_after"] = retry_after
+    return cls(message, **kwargs)
+
+
+class ValidationError(CxoneError, ValueError):
+    """Bad input caught on the client; nothing was sent."""
+
+
+class AuthenticationError(CxoneError):
+    """Credentials rejected (``invalid_client``) or a 401 after one token refresh."""
+
+
+class PermissionDeniedError(CxoneError):
+    """403: the token lacks a scope."""
+
+
+class NotFoundError(CxoneError):
+    """404: unknown audience."""
+
+
+class BadRequestError(CxoneError):
+    """400 from the server (``invalid_filter``, ``invalid_cursor``, ...)."""
+
+
+class RateLimitError(CxoneError):
+    """429 after every retry was used; ``retry_after`` is the server's hint in seconds."""
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, status=status, code=code, correlation_id=correlation_id, detail=detail
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(CxoneError):
+    """5xx after every retry, or a response body that could not be understood."""
+
+
+class TimeoutError(CxoneError, builtins.TimeoutError):  # noqa: A001
+    """The request timed out after every retry."""
+
+
+class ConnectionError(CxoneError, builtins.ConnectionError):  # noqa: A001
+    """The connection failed (refused, reset, dropped) after every retry."""
+
+
+class PaginationError(CxoneError):
+    """The server broke the pagination contract (a repeated cursor)."""

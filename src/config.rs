@@ -1,0 +1,187 @@
+//! Client configuration: where the API is, who we are, how long to wait and
+//! how to retry. `Debug` never shows the client secret.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The scopes requested when the caller names none (the contract's three).
+pub const DEFAULT_SCOPES: [&str; 3] = ["audiences:read", "cdp:read", "webhooks:write"];
+
+/// The one retry policy every request follows (see `crate::retry`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (so at most `max_retries + 1` attempts).
+    pub max_retries: u32,
+    /// First backoff, seconds; doubled per retry.
+    pub backoff_base: f64,
+    /// Longest backoff, seconds.
+    pub backoff_max: f64,
+    /// Longest `Retry-After` we honour, seconds.
+    pub retry_after_cap: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            backoff_base: 0.5,
+            backoff_max: 8.0,
+            retry_after_cap: 60.0,
+        }
+    }
+}
+
+/// Everything a `Client` needs.
+#[derive(Clone)]
+pub struct Config {
+    /// API root, e.g. `https://api.example.com` (no trailing slash needed).
+    pub base_url: String,
+    /// Token endpoint; `{base_url}/oauth/token` when `None`.
+    pub token_url: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    /// Whole-request timeout (the tutorial's 60 s).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl Config {
+    pub fn new(
+        base_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Config {
+        Config {
+            base_url: base_url.into(),
+            token_url: None,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Reads `CXONE_CDP_BASE_URL`, `CXONE_CDP_TOKEN_URL` (optional),
+    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`.
+    pub fn from_env() -> Result<Config> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let need = |k: &str| {
+            get(k).ok_or_else(|| Error::validation(format!("environment variable {k} is not set")))
+        };
+        let mut c = Config::new(
+            need("CXONE_CDP_BASE_URL")?,
+            need("CXONE_CDP_CLIENT_ID")?,
+            need("CXONE_CDP_CLIENT_SECRET")?,
+        );
+        c.token_url = get("CXONE_CDP_TOKEN_URL");
+        Ok(c)
+    }
+
+    /// `base_url` without a trailing slash.
+    pub fn api_root(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+
+    /// The token endpoint in use.
+    pub fn token_endpoint(&self) -> String {
+        match &self.token_url {
+            Some(u) => u.clone(),
+            None => format!("{}/oauth/token", self.api_root()),
+        }
+    }
+
+    /// Checks the settings (no network).
+    pub fn check(&self) -> Result<()> {
+        check_url("base_url", &self.base_url)?;
+        if let Some(t) = &self.token_url {
+            check_url("token_url", t)?;
+        }
+        if self.client_id.is_empty() {
+            return Err(Error::validation("client_id is empty"));
+        }
+        if self.client_secret.is_empty() {
+            return Err(Error::validation("client_secret is empty"));
+        }
+        if self
+            .scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+        {
+            return Err(Error::validation(
+                "scopes must be non-empty words without spaces",
+            ));
+        }
+        for (name, d) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(Error::validation(format!("{name} must be positive")));
+            }
+        }
+        let r = &self.retry;
+        for (name, v) in [
+            ("backoff_base", r.backoff_base),
+            ("backoff_max", r.backoff_max),
+            ("retry_after_cap", r.retry_after_cap),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::validation(format!(
+                    "{name} must be a finite number >= 0"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_url(name: &str, url: &str) -> Result<()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > "https://".len() - 1
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(format!(
+            "{name} must be an http:// or https:// URL, got {:?}",
+            crate::error::excerpt(url.as_bytes(), 80)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secret_and_token_url_defaults() {
+        let c = Config::new("http://h:1/", "id", "s3cr3t-value");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(c.token_endpoint(), "http://h:1/oauth/token");
+        assert!(c.check().is_ok());
+        let mut bad = c.clone();
+        bad.base_url = "ftp://x".into();
+        assert!(bad.check().is_err());
+    }
+}

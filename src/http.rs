@@ -1,0 +1,339 @@
+//! Sending requests: one pooled reqwest client, bearer auth from the token
+//! manager (with the single 401 refresh-and-replay), the one retry loop,
+//! error mapping for API error bodies (JSON or not), and the counters every
+//! attempt updates.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::auth::TokenManager;
+use crate::config::{Config, RetryPolicy};
+use crate::error::{excerpt, Error, ErrorKind, Result};
+use crate::retry::{self, Failure, RetryObserver};
+
+/// How many characters of a body we quote in an error message.
+pub const EXCERPT_LEN: usize = 200;
+
+/// Plain counters the client owns; every attempt updates them. (Full metrics
+/// are built on top of these.)
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Every HTTP attempt, token endpoint included.
+    pub http_requests: AtomicU64,
+    /// Attempts that were retries (after a 429, 5xx, transport error...).
+    pub retries: AtomicU64,
+    /// 429 answers received.
+    pub rate_limited: AtomicU64,
+    /// Successful token fetches.
+    pub tokens_fetched: AtomicU64,
+    /// Requests replayed once after a 401 and a fresh token.
+    pub auth_replays: AtomicU64,
+    /// Response body bytes received.
+    pub bytes_received: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CounterSnapshot {
+    pub http_requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub tokens_fetched: u64,
+    pub auth_replays: u64,
+    pub bytes_received: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CounterSnapshot {
+            http_requests: g(&self.http_requests),
+            retries: g(&self.retries),
+            rate_limited: g(&self.rate_limited),
+            tokens_fetched: g(&self.tokens_fetched),
+            auth_replays: g(&self.auth_replays),
+            bytes_received: g(&self.bytes_received),
+        }
+    }
+
+    pub(crate) fn add(a: &AtomicU64, n: u64) {
+        a.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl RetryObserver for Counters {
+    fn on_retry(&self, _err: &Error, _delay: Duration) {
+        Counters::add(&self.retries, 1);
+    }
+}
+
+/// A raw answer: status, headers, body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Builds the pooled reqwest client.
+pub fn build_reqwest(config: &Config) -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("cxone-cdp/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Other,
+                format!("could not build the HTTP client: {e}"),
+            )
+        })
+}
+
+/// A transport failure as a core error (no URL, so no query text, in it).
+pub fn transport_error(e: reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connection
+    };
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    Error::new(kind, msg)
+}
+
+/// Sends one request and reads the whole body, counting the attempt.
+pub async fn send_once(counters: &Counters, req: reqwest::RequestBuilder) -> Result<Answer> {
+    Counters::add(&counters.http_requests, 1);
+    let resp = req.send().await.map_err(transport_error)?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.map_err(transport_error)?;
+    Counters::add(&counters.bytes_received, body.len() as u64);
+    if status == 429 {
+        Counters::add(&counters.rate_limited, 1);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+    #[serde(rename = "correlationId")]
+    correlation_id: Option<String>,
+}
+
+/// The error for a non-2xx API answer: kind by status, code/message/
+/// correlationId from a JSON body, or the status and an excerpt of a body
+/// that is not JSON; `Retry-After` for 429.
+pub fn api_error(answer: &Answer) -> Error {
+    let status = answer.status;
+    let kind = Error::kind_for_status(status);
+    let header_corr = answer
+        .headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut err = match serde_json::from_slice::<ApiErrorBody>(&answer.body) {
+        Ok(b) if b.code.is_some() || b.message.is_some() => {
+            let mut e = Error::new(kind, b.message.unwrap_or_else(|| format!("HTTP {status}")))
+                .with_status(status)
+                .with_correlation_id(b.correlation_id.or(header_corr));
+            e.code = b.code;
+            e
+        }
+        _ => Error::new(
+            kind,
+            if answer.body.is_empty() {
+                "empty error body".to_string()
+            } else {
+                format!(
+                    "non-JSON error body: {}",
+                    excerpt(&answer.body, EXCERPT_LEN)
+                )
+            },
+        )
+        .with_status(status)
+        .with_correlation_id(header_corr),
+    };
+    if status == 429 {
+        err.retry_after = answer
+            .headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
+    }
+    err
+}
+
+/// The error for a 2xx body we could not understand: a server fault, retried
+/// like a 5xx (never taken as an empty answer).
+pub fn unreadable_body(what: &str, body: &[u8], e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Server,
+        format!(
+            "unreadable {what} response ({e}); body starts: {}",
+            excerpt(body, EXCERPT_LEN)
+        ),
+    )
+    .with_code("invalid_response")
+}
+
+/// A request body: content type and bytes.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub content_type: &'static str,
+    pub bytes: Bytes,
+}
+
+/// Authorised API requests through the one retry loop.
+#[derive(Debug)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub policy: RetryPolicy,
+    pub counters: Arc<Counters>,
+    pub auth: Arc<TokenManager>,
+}
+
+impl Http {
+    /// Sends `method url` with a bearer token, retrying per the policy; on a
+    /// 401 fetches a new token once and replays once. `parse` turns a 2xx body
+    /// into the result; when it fails the answer counts as a server fault.
+    pub async fn send<T>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Body>,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let replayed = AtomicBool::new(false);
+        let parse = &parse;
+        let body = &body;
+        let replayed = &replayed;
+        retry::run(&self.policy, &*self.counters, |_attempt| {
+            let method = method.clone();
+            async move {
+                let token = self.auth.token().await.map_err(Failure::fatal)?;
+                let mut answer = self.send_with(&method, url, body, &token.value).await?;
+                if answer.status == 401 && !replayed.swap(true, Ordering::SeqCst) {
+                    log::debug!(target: "cxone_cdp", "401 from the API: fetching a new token and replaying once");
+                    self.auth.invalidate(token.generation).await;
+                    let token = self.auth.token().await.map_err(Failure::fatal)?;
+                    Counters::add(&self.counters.auth_replays, 1);
+                    answer = self.send_with(&method, url, body, &token.value).await?;
+                }
+                if (200..300).contains(&answer.status) {
+                    return parse(&answer.body).map_err(Failure::from);
+                }
+                let err = api_error(&answer);
+                if err.kind == ErrorKind::Authentication {
+                    return Err(Failure::fatal(err));
+                }
+                Err(err.into())
+            }
+        })
+        .await
+    }
+
+    async fn send_with(
+        &self,
+        method: &Method,
+        url: &str,
+        body: &Option<Body>,
+        token: &str,
+    ) -> Result<Answer> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::new(
+                ErrorKind::Authentication,
+                "the token endpoint returned a token that is not a valid header value",
+            )
+        })?;
+        auth.set_sensitive(true);
+        let mut req = self
+            .client
+            .request(method.clone(), url)
+            .header(AUTHORIZATION, auth)
+            .header(ACCEPT, "application/json");
+        if let Some(b) = body {
+            req = req
+                .header(CONTENT_TYPE, b.content_type)
+                .body(b.bytes.clone());
+        }
+        send_once(&self.counters, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, retry_after: Option<&str>) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(r).unwrap());
+        }
+        Answer {
+            status,
+            headers,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn json_error_bodies_map_to_typed_errors() {
+        let e = api_error(&answer(
+            400,
+            r#"{"code":"invalid_filter","message":"bad","correlationId":"c1"}"#,
+            None,
+        ));
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert_eq!(e.code.as_deref(), Some("invalid_filter"));
+        assert_eq!(e.correlation_id.as_deref(), Some("c1"));
+        assert_eq!(e.status, Some(400));
+        let e = api_error(&answer(
+            403,
+            r#"{"code":"forbidden","message":"needs cdp:read"}"#,
+            None,
+        ));
+        assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        let e = api_error(&answer(404, r#"{"code":"not_found","message":"x"}"#, None));
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = api_error(&answer(
+            429,
+            r#"{"code":"rate_limited","message":"x"}"#,
+            Some("7"),
+        ));
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimit, Some(7.0)));
+    }
+
+    #[test]
+    fn non_json_error_body_gives_status_and_excerpt() {
+        let html = format!("<html><body>Bad Gateway{}</body></html>", "x".repeat(500));
+        let e = api_error(&answer(502, &html, None));
+        assert_eq!(e.kind, ErrorKind::Server);
+        assert_eq!(e.status, Some(502));
+        assert!(e.message.contains("<html><body>Bad Gateway"));
+        assert!(e.message.chars().count() < 260);
+        assert!(e.is_retryable());
+    }
+}

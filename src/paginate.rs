@@ -1,0 +1,301 @@
+//! Member pages: the JSON value type members are parsed into (no GIL needed,
+//! key order kept, unknown fields passed through), page parsing, and the
+//! pagination state machine (follow `nextPageToken` until it is null, keep
+//! going over empty and short pages, stop on a repeated cursor).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::unreadable_body;
+
+/// A parsed JSON value. Objects keep their key order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// The value under `key` when this is an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(kv) => kv.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// As a `serde_json::Value` (for comparisons and re-serialising).
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value as V;
+        match self {
+            Json::Null => V::Null,
+            Json::Bool(b) => V::Bool(*b),
+            Json::Int(i) => V::from(*i),
+            Json::UInt(u) => V::from(*u),
+            Json::Float(f) => serde_json::Number::from_f64(*f).map_or(V::Null, V::Number),
+            Json::Str(s) => V::String(s.clone()),
+            Json::Array(a) => V::Array(a.iter().map(Json::to_value).collect()),
+            Json::Object(kv) => {
+                V::Object(kv.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
+        }
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(i64::try_from(v).map_or(Json::UInt(v), Json::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Json::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some((k, v)) = map.next_entry::<String, Json>()? {
+            out.push((k, v));
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+/// One page of members as the server sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Json>,
+    /// `None` ends the listing.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PageWire {
+    items: Vec<Json>,
+    #[serde(rename = "nextPageToken", default)]
+    next_page_token: Option<String>,
+}
+
+/// Parses a members page. A body that is not a JSON object with an `items`
+/// array (truncated, HTML, ...) is a server fault, never an empty page.
+pub fn parse_page(body: &[u8]) -> Result<Page> {
+    let wire: PageWire =
+        serde_json::from_slice(body).map_err(|e| unreadable_body("members page", body, e))?;
+    let next_page_token = match wire.next_page_token {
+        Some(t) if t.is_empty() => {
+            log::debug!(target: "cxone_cdp", "empty nextPageToken taken as the end of the listing");
+            None
+        }
+        other => other,
+    };
+    Ok(Page {
+        items: wire.items,
+        next_page_token,
+    })
+}
+
+/// A page together with the cursor that produced it (for checkpointing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageOut {
+    pub items: Vec<Json>,
+    /// The cursor this page was fetched with (`None` for the first page).
+    pub cursor: Option<String>,
+    /// The cursor of the next page (`None`: this was the last page).
+    pub next_cursor: Option<String>,
+}
+
+/// The pagination state machine.
+#[derive(Debug, Clone, Default)]
+pub struct Paginator {
+    next: Option<String>,
+    seen: HashSet<String>,
+    done: bool,
+}
+
+impl Paginator {
+    /// Starts at the first page, or at `cursor` (resuming a checkpoint).
+    pub fn new(cursor: Option<String>) -> Paginator {
+        let mut seen = HashSet::new();
+        if let Some(c) = &cursor {
+            seen.insert(c.clone());
+        }
+        Paginator {
+            next: cursor,
+            seen,
+            done: false,
+        }
+    }
+
+    /// The cursor to fetch next: `None` when the listing is over,
+    /// `Some(None)` for the first page, `Some(Some(c))` otherwise.
+    pub fn next_request(&self) -> Option<Option<&str>> {
+        if self.done {
+            None
+        } else {
+            Some(self.next.as_deref())
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Records a fetched page's `nextPageToken`. A token seen before is a
+    /// server fault: the machine stops with a pagination error.
+    pub fn advance(&mut self, next_page_token: Option<&str>) -> Result<()> {
+        match next_page_token {
+            None => {
+                self.done = true;
+                self.next = None;
+                Ok(())
+            }
+            Some(t) => {
+                if !self.seen.insert(t.to_string()) {
+                    self.done = true;
+                    self.next = None;
+                    return Err(Error::new(
+                        ErrorKind::Pagination,
+                        format!(
+                            "the server returned a cursor it had already returned (after {} pages); stopping instead of looping",
+                            self.seen.len()
+                        ),
+                    )
+                    .with_code("repeated_cursor"));
+                }
+                self.next = Some(t.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops the machine (after an error).
+    pub fn stop(&mut self) {
+        self.done = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pages_and_keeps_fields_and_order() {
+        let p = parse_page(
+            br#"{"items":[{"memberId":"m1","joinedAt":"2024-01-01T00:00:00Z","attributes":{"lifetime_value":12.5,"n":3,"is_vip":true,"city":"S\u00e3o Paulo"},"extra":null}],"nextPageToken":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.next_page_token.as_deref(), Some("abc"));
+        let m = &p.items[0];
+        let Json::Object(kv) = m else { panic!() };
+        let keys: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["memberId", "joinedAt", "attributes", "extra"]);
+        let a = m.get("attributes").unwrap();
+        assert_eq!(a.get("lifetime_value"), Some(&Json::Float(12.5)));
+        assert_eq!(a.get("n"), Some(&Json::Int(3)));
+        assert_eq!(a.get("is_vip"), Some(&Json::Bool(true)));
+        assert_eq!(a.get("city").unwrap().as_str(), Some("São Paulo"));
+        assert_eq!(m.get("extra"), Some(&Json::Null));
+    }
+
+    #[test]
+    fn last_and_empty_pages() {
+        let p = parse_page(br#"{"items":[],"nextPageToken":null}"#).unwrap();
+        assert!(p.items.is_empty() && p.next_page_token.is_none());
+        let p = parse_page(br#"{"items":[]}"#).unwrap();
+        assert!(p.next_page_token.is_none());
+        let p = parse_page(br#"{"items":[],"nextPageToken":"c"}"#).unwrap();
+        assert_eq!(p.next_page_token.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn broken_bodies_are_server_faults_not_empty_pages() {
+        for body in [
+            &br#"{"items":[{"memberId":"m1""#[..],
+            b"<html>oops</html>",
+            b"",
+            br#"{"nextPageToken":null}"#,
+            br#"{"items":{}}"#,
+        ] {
+            let e = parse_page(body).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Server);
+            assert!(e.is_retryable());
+        }
+    }
+
+    #[test]
+    fn paginator_follows_until_null() {
+        let mut p = Paginator::new(None);
+        assert_eq!(p.next_request(), Some(None));
+        p.advance(Some("a")).unwrap();
+        assert_eq!(p.next_request(), Some(Some("a")));
+        p.advance(Some("b")).unwrap();
+        assert_eq!(p.next_request(), Some(Some("b")));
+        p.advance(None).unwrap();
+        assert_eq!(p.next_request(), None);
+    }
+
+    #[test]
+    fn paginator_stops_on_repeated_cursor() {
+        let mut p = Paginator::new(None);
+        p.advance(Some("a")).unwrap();
+        p.advance(Some("b")).unwrap();
+        let e = p.advance(Some("a")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Pagination);
+        assert!(p.is_done());
+        // A resumed listing treats its starting cursor as seen.
+        let mut p = Paginator::new(Some("s".into()));
+        assert_eq!(p.next_request(), Some(Some("s")));
+        assert!(p.advance(Some("s")).is_err());
+    }
+}

@@ -1,0 +1,332 @@
+//! Streaming iterators (obstore's stream pattern): a background task walks
+//! the pages and hands them over a one-slot channel, taking a slot before it
+//! fetches the next page, so at most two pages are held (the one being
+//! consumed and the one waiting). Each object is both a sync and an async
+//! iterator; dropping it aborts the task.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{FutureExt, StreamExt};
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use tokio::sync::mpsc;
+
+use crate::client::{Client, Query};
+use crate::error::{Error, ErrorKind, Result};
+use crate::paginate::PageOut;
+use crate::py::convert::Builder;
+use crate::py::errors::to_pyerr;
+use crate::py::runtime::{block_on, drop_later, runtime};
+
+type Rx = mpsc::Receiver<Result<PageOut>>;
+
+/// The page feed shared by the iterators.
+pub(crate) struct Feed {
+    rx: tokio::sync::Mutex<Rx>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Feed {
+    /// Starts the background walk; `capacity` pages may wait in the channel
+    /// (1 for the iterators: at most two pages held).
+    pub(crate) fn start(
+        client: Client,
+        query: Query,
+        cursor: Option<String>,
+        capacity: usize,
+    ) -> Arc<Feed> {
+        let (tx, rx) = mpsc::channel::<Result<PageOut>>(capacity.max(1));
+        let panic_tx = tx.clone();
+        let work = async move {
+            let prepared = match client.prepare(query).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut pages = std::pin::pin!(client.pages(prepared, cursor));
+            loop {
+                // Wait for room before fetching: at most two pages exist.
+                let Ok(permit) = tx.reserve().await else {
+                    return; // the iterator is gone
+                };
+                match pages.next().await {
+                    Some(page) => {
+                        let stop = page.is_err();
+                        permit.send(page);
+                        if stop {
+                            return;
+                        }
+                    }
+                    None => return,
+                }
+            }
+        };
+        let task = runtime().spawn(async move {
+            if let Err(payload) = AssertUnwindSafe(work).catch_unwind().await {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let _ = panic_tx
+                    .send(Err(Error::new(
+                        ErrorKind::Other,
+                        format!("internal error (panic): {msg}"),
+                    )
+                    .with_code("panic")))
+                    .await;
+            }
+        });
+        Arc::new(Feed {
+            rx: tokio::sync::Mutex::new(rx),
+            task: task.abort_handle(),
+        })
+    }
+
+    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
+        self.rx.lock().await.recv().await
+    }
+}
+
+/// An awaitable that is already done (for `__anext__` served from the buffer).
+#[pyclass(module = "cxone_cdp._native", frozen)]
+pub struct Ready {
+    value: Mutex<Option<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __next__(&self) -> PyResult<Py<PyAny>> {
+        let v = self.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Err(PyStopIteration::new_err((v,)))
+    }
+}
+
+/// Iterates over members (dicts), page by page in the background.
+#[pyclass(module = "cxone_cdp._native", name = "MemberIterator", frozen)]
+pub struct MemberIterator {
+    feed: Arc<Feed>,
+    buffer: Arc<Mutex<VecDeque<Py<PyAny>>>>,
+}
+
+impl MemberIterator {
+    pub fn start(client: Client, query: Query) -> MemberIterator {
+        MemberIterator {
+            feed: Feed::start(client, query, None, 1),
+            buffer: Arc::new(Mutex::new(VecDeque::new())),
+        }
+    }
+
+    fn pop(buffer: &Mutex<VecDeque<Py<PyAny>>>) -> Option<Py<PyAny>> {
+        buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+    }
+
+    /// Converts a page into the buffer and returns its first member.
+    fn fill(
+        py: Python<'_>,
+        buffer: &Mutex<VecDeque<Py<PyAny>>>,
+        page: PageOut,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut b = Builder::new(py);
+        let mut items = page
+            .items
+            .iter()
+            .map(|x| b.value(x).map(Bound::unbind))
+            .collect::<PyResult<VecDeque<_>>>()?;
+        let first = items.pop_front();
+        drop_later(page);
+        let mut buf = buffer.lock().unwrap_or_else(|p| p.into_inner());
+        buf.extend(items);
+        Ok(first)
+    }
+}
+
+#[pymethods]
+impl MemberIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(x) = Self::pop(&self.buffer) {
+            return Ok(Some(x));
+        }
+        loop {
+            let feed = self.feed.clone();
+            let next = block_on(py, async move { Ok(feed.recv().await) })?;
+            match next {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(to_pyerr(e)),
+                Some(Ok(page)) => {
+                    if let Some(first) = Self::fill(py, &self.buffer, page)? {
+                        return Ok(Some(first));
+                    }
+                }
+            }
+        }
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(x) = Self::pop(&self.buffer) {
+            return Ok(Bound::new(
+                py,
+                Ready {
+                    value: Mutex::new(Some(x)),
+                },
+            )?
+            .into_any());
+        }
+        let feed = self.feed.clone();
+        let buffer = self.buffer.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            loop {
+                if let Some(x) = Self::pop(&buffer) {
+                    return Ok(x);
+                }
+                match feed.clone().recv().await {
+                    None => return Err(PyStopAsyncIteration::new_err(())),
+                    Some(Err(e)) => return Err(to_pyerr(e)),
+                    Some(Ok(page)) => {
+                        let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
+                        if let Some(first) = first {
+                            return Ok(first);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stops the background fetch (also done when the iterator is dropped).
+    fn close(&self) {
+        self.feed.task.abort();
+    }
+
+    fn __repr__(&self) -> String {
+        "MemberIterator(...)".to_string()
+    }
+}
+
+/// One page: the members, the cursor that produced it and the next cursor.
+#[pyclass(module = "cxone_cdp._native", name = "Page", frozen)]
+pub struct Page {
+    #[pyo3(get)]
+    items: Py<pyo3::types::PyList>,
+    #[pyo3(get)]
+    cursor: Option<String>,
+    #[pyo3(get)]
+    next_cursor: Option<String>,
+}
+
+impl Page {
+    fn build(py: Python<'_>, page: PageOut) -> PyResult<Py<Page>> {
+        let mut page = page;
+        let items = Builder::new(py).list(&page.items)?.unbind();
+        drop_later(std::mem::take(&mut page.items));
+        Py::new(
+            py,
+            Page {
+                items,
+                cursor: page.cursor,
+                next_cursor: page.next_cursor,
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Page {
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.items.bind(py).len()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Page(items=<{} members>, cursor={:?}, next_cursor={:?})",
+            self.items.bind(py).len(),
+            self.cursor,
+            self.next_cursor
+        )
+    }
+}
+
+/// Iterates over pages (for callers that checkpoint by cursor).
+#[pyclass(module = "cxone_cdp._native", name = "PageIterator", frozen)]
+pub struct PageIterator {
+    feed: Arc<Feed>,
+}
+
+impl PageIterator {
+    pub fn start(client: Client, query: Query, cursor: Option<String>) -> PageIterator {
+        PageIterator {
+            feed: Feed::start(client, query, cursor, 1),
+        }
+    }
+}
+
+#[pymethods]
+impl PageIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<Page>>> {
+        let feed = self.feed.clone();
+        match block_on(py, async move { Ok(feed.recv().await) })? {
+            None => Ok(None),
+            Some(Err(e)) => Err(to_pyerr(e)),
+            Some(Ok(page)) => Page::build(py, page).map(Some),
+        }
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let feed = self.feed.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match feed.recv().await {
+                None => Err(PyStopAsyncIteration::new_err(())),
+                Some(Err(e)) => Err(to_pyerr(e)),
+                Some(Ok(page)) => Python::attach(|py| Page::build(py, page)),
+            }
+        })
+    }
+
+    fn close(&self) {
+        self.feed.task.abort();
+    }
+
+    fn __repr__(&self) -> String {
+        "PageIterator(...)".to_string()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<MemberIterator>()?;
+    m.add_class::<PageIterator>()?;
+    m.add_class::<Page>()?;
+    m.add_class::<Ready>()?;
+    Ok(())
+}
