@@ -105,9 +105,31 @@ where
     )
 }
 
-/// Frees `value` on a blocking-pool thread: a page of parsed members is many
-/// small allocations, and freeing them on the Python thread (holding the GIL)
-/// costs as much as a good part of the conversion.
+/// Frees `value` on a dedicated background thread: a page of parsed members
+/// is many small allocations, and freeing them on the Python thread (holding
+/// the GIL) costs a good part of the conversion. (One long-lived thread fed by
+/// a channel: spawning a task per page costs more than it saves.)
 pub fn drop_later<T: Send + 'static>(value: T) {
-    drop(runtime().spawn_blocking(move || drop(value)));
+    type Garbage = Box<dyn Send>;
+    static DROPPER: std::sync::OnceLock<
+        Option<std::sync::Mutex<std::sync::mpsc::Sender<Garbage>>>,
+    > = std::sync::OnceLock::new();
+    let sender = DROPPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Garbage>();
+        std::thread::Builder::new()
+            .name("cxone-cdp-dropper".into())
+            .spawn(move || {
+                for garbage in rx {
+                    drop(garbage)
+                }
+            })
+            .ok()
+            .map(|_| std::sync::Mutex::new(tx))
+    });
+    let value: Garbage = Box::new(value);
+    if let Some(tx) = sender {
+        let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+        // If the thread is gone the value comes back and is dropped here.
+        let _ = tx.send(value);
+    }
 }
