@@ -108,14 +108,16 @@ where
 /// Frees `value` on a dedicated background thread: a page of parsed members
 /// is many small allocations, and freeing them on the Python thread (holding
 /// the GIL) costs a good part of the conversion. (One long-lived thread fed by
-/// a channel: spawning a task per page costs more than it saves.)
+/// a small bounded channel: spawning a task per page costs more than it
+/// saves, and when the thread falls behind the caller frees the value itself,
+/// so garbage never piles up.)
 pub fn drop_later<T: Send + 'static>(value: T) {
     type Garbage = Box<dyn Send>;
     static DROPPER: std::sync::OnceLock<
-        Option<std::sync::Mutex<std::sync::mpsc::Sender<Garbage>>>,
+        Option<std::sync::Mutex<std::sync::mpsc::SyncSender<Garbage>>>,
     > = std::sync::OnceLock::new();
     let sender = DROPPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Garbage>();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Garbage>(2);
         std::thread::Builder::new()
             .name("cxone-cdp-dropper".into())
             .spawn(move || {
@@ -129,7 +131,7 @@ pub fn drop_later<T: Send + 'static>(value: T) {
     let value: Garbage = Box::new(value);
     if let Some(tx) = sender {
         let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
-        // If the thread is gone the value comes back and is dropped here.
-        let _ = tx.send(value);
+        // Full (or the thread is gone): the value comes back and is dropped here.
+        let _ = tx.try_send(value);
     }
 }
