@@ -34,12 +34,19 @@ pub fn layout_from_pairs(schema: &[(String, String)]) -> PyResult<ArrowLayout> {
 /// A record batch as a Python object with `__arrow_c_array__`
 /// (`pyarrow.record_batch(obj)`, `polars.DataFrame(obj)`).
 pub fn batch_to_py(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
-    Ok(PyRecordBatch::new(batch).into_pyobject(py)?.into_any().unbind())
+    Ok(PyRecordBatch::new(batch)
+        .into_pyobject(py)?
+        .into_any()
+        .unbind())
 }
 
 /// Batches of one schema as a Python table object with `__arrow_c_stream__`
 /// (`pyarrow.table(obj)`, `polars.DataFrame(obj)`); no concatenation, no copy.
-pub fn table_to_py(py: Python<'_>, batches: Vec<RecordBatch>, schema: SchemaRef) -> PyResult<Py<PyAny>> {
+pub fn table_to_py(
+    py: Python<'_>,
+    batches: Vec<RecordBatch>,
+    schema: SchemaRef,
+) -> PyResult<Py<PyAny>> {
     Ok(PyTable::try_new(batches, schema)?
         .into_pyobject(py)?
         .into_any()
@@ -48,7 +55,10 @@ pub fn table_to_py(py: Python<'_>, batches: Vec<RecordBatch>, schema: SchemaRef)
 
 /// A lazy stream of batches as a Python object with `__arrow_c_stream__`
 /// (consumable once, e.g. `pyarrow.RecordBatchReader.from_stream(obj)`).
-pub fn reader_to_py(py: Python<'_>, reader: Box<dyn RecordBatchReader + Send>) -> PyResult<Py<PyAny>> {
+pub fn reader_to_py(
+    py: Python<'_>,
+    reader: Box<dyn RecordBatchReader + Send>,
+) -> PyResult<Py<PyAny>> {
     Ok(PyRecordBatchReader::new(reader)
         .into_pyobject(py)?
         .into_any()
