@@ -182,9 +182,7 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         for s in [500, 502, 503, 504] {
-            assert!(Error::new(ErrorKind::Server, "x")
-                .with_status(s)
-                .is_retryable());
+            assert!(Error::new(ErrorKind::Server, "x").with_status(s).is_retryable());
         }
         assert!(!Error::new(ErrorKind::Server, "x")
             .with_status(501)

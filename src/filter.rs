@@ -179,7 +179,9 @@ impl Value {
                     // prints integral values without a fraction: 250, 12.5.
                     Ok(x.to_string())
                 } else {
-                    Err(Error::validation(format!("number value {x} is not finite")))
+                    Err(Error::validation(format!(
+                        "number value {x} is not finite"
+                    )))
                 }
             }
             (Some(AttrType::Boolean) | None, Value::Bool(b)) => {
@@ -494,7 +496,10 @@ pub fn parse_typed_value(text: &str, ty: AttrType) -> Result<Value> {
                 Ok(Value::Int(i))
             } else {
                 parse_decimal(text).map(Value::Float).ok_or_else(|| {
-                    Error::validation(format!("{:?} is not a decimal number", truncate(text, 40)))
+                    Error::validation(format!(
+                        "{:?} is not a decimal number",
+                        truncate(text, 40)
+                    ))
                 })
             }
         }
@@ -507,7 +512,10 @@ pub fn parse_typed_value(text: &str, ty: AttrType) -> Result<Value> {
             ))),
         },
         AttrType::Date => parse_date(text).map(Value::Date).ok_or_else(|| {
-            Error::validation(format!("{:?} is not a YYYY-MM-DD date", truncate(text, 40)))
+            Error::validation(format!(
+                "{:?} is not a YYYY-MM-DD date",
+                truncate(text, 40)
+            ))
         }),
     }
 }
@@ -576,48 +584,22 @@ mod tests {
     fn values_render_per_type() {
         let s = schema();
         let f = |a: &str, v: Value| Filter::new(a, Operator::Eq, v);
-        assert_eq!(
-            f("lifetime_value", Value::Float(250.0))
-                .wire(Some(AttrType::Number))
-                .unwrap(),
-            "lifetime_value=250"
-        );
-        assert_eq!(
-            f("lifetime_value", Value::Float(12.5))
-                .wire(Some(AttrType::Number))
-                .unwrap(),
-            "lifetime_value=12.5"
-        );
-        assert_eq!(
-            f("is_vip", Value::Bool(true)).wire(None).unwrap(),
-            "is_vip=true"
-        );
+        assert_eq!(f("lifetime_value", Value::Float(250.0)).wire(Some(AttrType::Number)).unwrap(), "lifetime_value=250");
+        assert_eq!(f("lifetime_value", Value::Float(12.5)).wire(Some(AttrType::Number)).unwrap(), "lifetime_value=12.5");
+        assert_eq!(f("is_vip", Value::Bool(true)).wire(None).unwrap(), "is_vip=true");
         let d = NaiveDate::from_ymd_opt(2024, 3, 9).unwrap();
-        assert_eq!(
-            f("last_purchase_date", Value::Date(d)).wire(None).unwrap(),
-            "last_purchase_date=2024-03-09"
-        );
+        assert_eq!(f("last_purchase_date", Value::Date(d)).wire(None).unwrap(), "last_purchase_date=2024-03-09");
         // A date given as text is checked and accepted for a date attribute.
-        assert!(f("last_purchase_date", Value::Str("2024-03-09".into()))
-            .check_schema(&s)
-            .is_ok());
-        assert!(f("last_purchase_date", Value::Str("2024-3-9".into()))
-            .check_schema(&s)
-            .is_err());
+        assert!(f("last_purchase_date", Value::Str("2024-03-09".into())).check_schema(&s).is_ok());
+        assert!(f("last_purchase_date", Value::Str("2024-3-9".into())).check_schema(&s).is_err());
         // Wrong types are caught.
-        assert!(f("lifetime_value", Value::Str("abc".into()))
-            .check_schema(&s)
-            .is_err());
+        assert!(f("lifetime_value", Value::Str("abc".into())).check_schema(&s).is_err());
         assert!(f("is_vip", Value::Int(1)).check_schema(&s).is_err());
         assert!(f("city", Value::Int(1)).check_schema(&s).is_err());
         assert!(f("nope", Value::Int(1)).check_schema(&s).is_err());
         // Non-finite numbers are refused.
-        assert!(f("lifetime_value", Value::Float(f64::NAN))
-            .check_local()
-            .is_err());
-        assert!(f("lifetime_value", Value::Float(f64::INFINITY))
-            .check_local()
-            .is_err());
+        assert!(f("lifetime_value", Value::Float(f64::NAN)).check_local().is_err());
+        assert!(f("lifetime_value", Value::Float(f64::INFINITY)).check_local().is_err());
     }
 
     #[test]
@@ -626,15 +608,9 @@ mod tests {
         let c = |a: &str, v: Value| Filter::new(a, Operator::Contains, v);
         assert!(c("city", Value::Str("Pau".into())).check_schema(&s).is_ok());
         assert!(c("lifetime_value", Value::Int(1)).check_local().is_err());
-        assert!(c("last_purchase_date", Value::Str("2024-01-01".into()))
-            .check_schema(&s)
-            .is_err());
-        assert!(Filter::new("is_vip", Operator::Gt, Value::Bool(true))
-            .check_schema(&s)
-            .is_err());
-        assert!(Filter::new("is_vip", Operator::Neq, Value::Bool(true))
-            .check_schema(&s)
-            .is_ok());
+        assert!(c("last_purchase_date", Value::Str("2024-01-01".into())).check_schema(&s).is_err());
+        assert!(Filter::new("is_vip", Operator::Gt, Value::Bool(true)).check_schema(&s).is_err());
+        assert!(Filter::new("is_vip", Operator::Neq, Value::Bool(true)).check_schema(&s).is_ok());
     }
 
     #[test]
@@ -673,10 +649,7 @@ mod tests {
     #[test]
     fn wire_parsing() {
         let w = parse_wire("city=Rock & Roll").unwrap();
-        assert_eq!(
-            (w.attribute.as_str(), w.op, w.value.as_str()),
-            ("city", Operator::Eq, "Rock & Roll")
-        );
+        assert_eq!((w.attribute.as_str(), w.op, w.value.as_str()), ("city", Operator::Eq, "Rock & Roll"));
         let w = parse_wire("city=a+b=c").unwrap();
         assert_eq!(w.value, "a+b=c");
         let w = parse_wire("lifetime_value!=5").unwrap();
@@ -691,14 +664,8 @@ mod tests {
         assert_eq!(t.value, Value::Int(100));
         assert!(parse_wire("lifetime_value>abc").unwrap().typed(&s).is_err());
         assert!(parse_wire("lifetime_value>1e5").unwrap().typed(&s).is_err());
-        assert_eq!(
-            parse_wire("is_vip=true").unwrap().guessed().value,
-            Value::Bool(true)
-        );
-        assert_eq!(
-            parse_wire("x=12.5").unwrap().guessed().value,
-            Value::Float(12.5)
-        );
+        assert_eq!(parse_wire("is_vip=true").unwrap().guessed().value, Value::Bool(true));
+        assert_eq!(parse_wire("x=12.5").unwrap().guessed().value, Value::Float(12.5));
     }
 
     #[test]
@@ -709,10 +676,7 @@ mod tests {
             ("lifetime_value", Value::Float(12.5)),
             ("lifetime_value", Value::Int(-7)),
             ("is_vip", Value::Bool(false)),
-            (
-                "last_purchase_date",
-                Value::Date(NaiveDate::from_ymd_opt(2023, 12, 31).unwrap()),
-            ),
+            ("last_purchase_date", Value::Date(NaiveDate::from_ymd_opt(2023, 12, 31).unwrap())),
         ];
         for (a, v) in cases {
             let f = Filter::new(a, Operator::Eq, v);
