@@ -255,7 +255,9 @@ impl Client {
                     metrics.add_cache_hit();
                     return Ok(v);
                 }
-                Err(_) => log::warn!(target: "cxone_cdp", "dropping an unreadable cached {what} answer"),
+                Err(_) => {
+                    log::warn!(target: "cxone_cdp", "dropping an unreadable cached {what} answer")
+                }
             }
         }
         metrics.add_cache_miss();
@@ -458,7 +460,11 @@ impl Client {
 
     /// Every member of a query; reported as one listing (metrics, audit
     /// record, and a completion callback when `query_id` is given).
-    pub async fn members_with_id(&self, query: Query, query_id: Option<String>) -> Result<Vec<Json>> {
+    pub async fn members_with_id(
+        &self,
+        query: Query,
+        query_id: Option<String>,
+    ) -> Result<Vec<Json>> {
         use futures_util::StreamExt;
         let mut listing = self.start_listing(&query, query_id);
         let out = async {
@@ -960,11 +966,18 @@ mod tests {
         assert_eq!(client.members(q.clone()).await.unwrap(), first);
         assert_eq!(client.count(AUD, &[]).await.unwrap(), 3);
         assert_eq!(client.count(AUD, &[]).await.unwrap(), 3);
-        assert_eq!(mock.api.load(Ordering::SeqCst), 3, "re-run and 2nd count from cache");
+        assert_eq!(
+            mock.api.load(Ordering::SeqCst),
+            3,
+            "re-run and 2nd count from cache"
+        );
         let s = client.cache_stats();
         assert_eq!((s.hits, s.misses, s.entries), (3, 3, 3));
         for _ in 0..2 {
-            let e = client.members(Query::new("nope", vec![], 2)).await.unwrap_err();
+            let e = client
+                .members(Query::new("nope", vec![], 2))
+                .await
+                .unwrap_err();
             assert_eq!(e.kind, ErrorKind::NotFound);
         }
         assert_eq!(mock.api.load(Ordering::SeqCst), 5, "errors are not cached");
@@ -973,7 +986,11 @@ mod tests {
         // 2 listings + 2 counts succeeded, 2 listings failed
         assert_eq!((m.total, m.success, m.failed), (6, 4, 2));
         assert_eq!(m.members_returned, 6);
-        assert_eq!(m.http_requests, 1 + 1 + 5, "token, attributes, five API calls");
+        assert_eq!(
+            m.http_requests,
+            1 + 1 + 5,
+            "token, attributes, five API calls"
+        );
         client.clear_cache();
         client.members(q).await.unwrap();
         assert_eq!(mock.api.load(Ordering::SeqCst), 7);

@@ -79,11 +79,7 @@ def wait_for(pred, timeout: float = 10.0):
 
 def callbacks_for(sim, query_id: str, timeout: float = 10.0) -> list[dict]:
     def mine():
-        return [
-            c
-            for c in sim.callbacks()
-            if json.loads(c["body"]).get("queryId") == query_id
-        ]
+        return [c for c in sim.callbacks() if json.loads(c["body"]).get("queryId") == query_id]
 
     return wait_for(mine, timeout)
 
@@ -512,8 +508,11 @@ def test_webhook_failure_is_logged_without_secrets(sim, caplog):
         q.members(AUDIENCE_ID, limit=1000, query_id="Q-LOG")
         assert wait_for(lambda: q.metrics()["webhook_failures"] == 1, timeout=20)
         warned = wait_for(
-            lambda: [r for r in caplog.records if r.name == "cxone_cdp.webhook" and r.levelno
-                     == logging.WARNING]
+            lambda: [
+                r
+                for r in caplog.records
+                if r.name == "cxone_cdp.webhook" and r.levelno == logging.WARNING
+            ]
         )
     assert warned and "Q-LOG" in warned[0].getMessage()
     for secret in ("hookpass", "tok123", HOOK_SECRET):

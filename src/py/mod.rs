@@ -30,7 +30,10 @@ fn init_logging(py: Python<'_>) -> PyResult<()> {
         .filter(LevelFilter::Warn)
         .filter_target("cxone_cdp".to_owned(), LevelFilter::Debug)
         .filter_target(crate::audit::AUDIT_TARGET.to_owned(), LevelFilter::Debug)
-        .filter_target(crate::webhook::WEBHOOK_TARGET.to_owned(), LevelFilter::Debug);
+        .filter_target(
+            crate::webhook::WEBHOOK_TARGET.to_owned(),
+            LevelFilter::Debug,
+        );
     // Another `log` logger may already be installed (embedding): keep it.
     if let Ok(handle) = logger.install() {
         let _ = LOG_RESET.set(handle);

@@ -423,7 +423,11 @@ impl Querier {
         query_id: Option<String>,
     ) -> PyResult<MemberIterator> {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        Ok(MemberIterator::start_with_id(self.client.clone(), q, query_id))
+        Ok(MemberIterator::start_with_id(
+            self.client.clone(),
+            q,
+            query_id,
+        ))
     }
 
     /// Pages (`Page(items, cursor, next_cursor)`), from `cursor` if given.
