@@ -16,7 +16,8 @@ use serde::Deserialize;
 
 use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{api_error, send_once, Counters};
+use crate::http::{api_error, send_once};
+use crate::metrics::Metrics;
 use crate::retry::{self, Failure};
 
 /// Refresh this long before the token expires.
@@ -46,7 +47,7 @@ pub struct TokenManager {
     url: String,
     form: String,
     policy: RetryPolicy,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     state: tokio::sync::Mutex<Option<Cached>>,
     generation: AtomicU64,
 }
@@ -91,7 +92,7 @@ pub fn refresh_after(expires_in: f64) -> Duration {
 }
 
 impl TokenManager {
-    pub fn new(config: &Config, client: reqwest::Client, counters: Arc<Counters>) -> TokenManager {
+    pub fn new(config: &Config, client: reqwest::Client, metrics: Arc<Metrics>) -> TokenManager {
         let scope = config.scopes.join(" ");
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
@@ -104,7 +105,7 @@ impl TokenManager {
             url: config.token_endpoint(),
             form,
             policy: config.retry,
-            counters,
+            metrics,
             state: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
         }
@@ -146,14 +147,14 @@ impl TokenManager {
     }
 
     async fn fetch(&self) -> Result<(String, f64)> {
-        retry::run(&self.policy, &*self.counters, |_| async {
+        retry::run(&self.policy, &*self.metrics, |_| async {
             let req = self
                 .client
                 .post(&self.url)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(ACCEPT, "application/json")
                 .body(self.form.clone());
-            let answer = send_once(&self.counters, req).await?;
+            let answer = send_once(&self.metrics, req).await?;
             match answer.status {
                 200..=299 => {
                     let body: Result<TokenBody> = serde_json::from_slice(&answer.body).map_err(|e| {
@@ -179,7 +180,7 @@ impl TokenManager {
                                 .with_status(answer.status),
                         ));
                     }
-                    Counters::add(&self.counters.tokens_fetched, 1);
+                    self.metrics.add_token_fetched();
                     log::debug!(target: "cxone_cdp", "fetched an access token (expires_in {:?})", body.expires_in);
                     Ok((body.access_token, body.expires_in.unwrap_or(3600.0)))
                 }

@@ -10,12 +10,17 @@ use futures_util::stream::{self, Stream};
 use reqwest::Method;
 use serde::Deserialize;
 
+use crate::audit::AuditSink;
 use crate::auth::TokenManager;
+use crate::cache::{self, CacheStats, ResponseCache};
+use crate::completion::{CallbackTarget, Listing, Reporter};
 use crate::config::Config;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::filter::{self, AttrType, Filter, Schema};
-use crate::http::{self, unreadable_body, Body, CounterSnapshot, Counters, Http};
+use crate::http::{self, unreadable_body, Body, Http};
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::paginate::{parse_page, Json, Page, PageOut, Paginator};
+use crate::webhook::{DeliveryPolicy, WebhookRegistration};
 
 /// Longest accepted audience id, in bytes.
 pub const MAX_AUDIENCE_ID_LEN: usize = 256;
@@ -112,6 +117,10 @@ struct Inner {
     config: Config,
     http: Http,
     attributes: tokio::sync::Mutex<Option<Arc<Attributes>>>,
+    /// Members pages and count answers (see [`Client::cache_stats`]).
+    cache: ResponseCache,
+    /// Metrics, audit sink and callback target every query reports to.
+    reporter: Arc<Reporter>,
 }
 
 /// The CDP client.
@@ -150,19 +159,31 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         config.check()?;
         let client = http::build_reqwest(&config)?;
-        let counters = Arc::new(Counters::default());
-        let auth = Arc::new(TokenManager::new(&config, client.clone(), counters.clone()));
+        let metrics = Arc::new(Metrics::new());
+        let auth = Arc::new(TokenManager::new(&config, client.clone(), metrics.clone()));
+        let reporter = Arc::new(Reporter {
+            metrics: metrics.clone(),
+            audit: AuditSink::new(config.audit_path.clone()),
+            callback: config.webhook_url.clone().map(|url| CallbackTarget {
+                url,
+                secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
+                policy: DeliveryPolicy::default(),
+            }),
+            http: client.clone(),
+        });
         let http = Http {
             client,
             policy: config.retry,
-            counters,
+            metrics,
             auth,
         };
         Ok(Client {
             inner: Arc::new(Inner {
+                cache: ResponseCache::new(config.cache_size, config.cache_ttl),
                 config,
                 http,
                 attributes: tokio::sync::Mutex::new(None),
+                reporter,
             }),
         })
     }
@@ -171,13 +192,82 @@ impl Client {
         &self.inner.config
     }
 
-    /// The counters every request updates.
-    pub fn counters(&self) -> &Arc<Counters> {
-        &self.inner.http.counters
+    /// The one set of metrics every request and query of this client
+    /// updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.http.metrics
     }
 
-    pub fn counter_snapshot(&self) -> CounterSnapshot {
-        self.inner.http.counters.snapshot()
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        self.inner.http.metrics.snapshot()
+    }
+
+    /// The metrics and the cache figures in the Prometheus text format.
+    pub fn metrics_prometheus(&self) -> String {
+        self.inner
+            .http
+            .metrics
+            .prometheus_with_cache(&self.inner.cache.stats())
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Drops every cached answer (the counters are kept).
+    pub fn clear_cache(&self) {
+        self.inner.cache.clear()
+    }
+
+    /// Starts timing a listing; see [`Listing`]. `Client::members` uses it;
+    /// other walkers over [`Client::pages`] (the Python iterators) call it
+    /// themselves so a listing is reported once.
+    pub fn start_listing(&self, query: &Query, query_id: Option<String>) -> Listing {
+        Listing::new(
+            self.inner.reporter.clone(),
+            query_id,
+            &query.audience_id,
+            query.filters.len(),
+        )
+    }
+
+    /// GET `path_and_query` through the response cache: a fresh cached body
+    /// is parsed without a request; otherwise the answer is fetched and, if
+    /// it was a 2xx that parsed, stored. Keyed by tenant (base URL, client
+    /// id) and the full path and query as sent, cursor included.
+    async fn get_cached<T>(
+        &self,
+        path_and_query: &str,
+        what: &str,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let url = self.url(path_and_query);
+        let cache = &self.inner.cache;
+        if !cache.is_enabled() {
+            return self.inner.http.send(Method::GET, &url, None, parse).await;
+        }
+        let cfg = &self.inner.config;
+        let key = cache::key(&cfg.base_url, &cfg.client_id, path_and_query);
+        let metrics = &self.inner.http.metrics;
+        if let Some(body) = cache.get(&key) {
+            match parse(&body) {
+                Ok(v) => {
+                    metrics.add_cache_hit();
+                    return Ok(v);
+                }
+                Err(_) => {
+                    log::warn!(target: "cxone_cdp", "dropping an unreadable cached {what} answer")
+                }
+            }
+        }
+        metrics.add_cache_miss();
+        let (value, body) = self
+            .inner
+            .http
+            .send_keep_body(Method::GET, &url, None, parse)
+            .await?;
+        cache.put(key, body);
+        Ok(value)
     }
 
     fn url(&self, path: &str) -> String {
@@ -247,36 +337,52 @@ impl Client {
         })
     }
 
-    /// How many members match.
+    /// How many members match. Counts as one query in the metrics.
     pub async fn count(&self, audience_id: &str, filters: &[Filter]) -> Result<u64> {
-        let prepared = self
-            .prepare(Query::new(audience_id, filters.to_vec(), 1))
-            .await?;
-        self.count_prepared(&prepared).await
+        let started = std::time::Instant::now();
+        let out = async {
+            let prepared = self
+                .prepare(Query::new(audience_id, filters.to_vec(), 1))
+                .await?;
+            self.count_prepared(&prepared).await
+        }
+        .await;
+        self.inner.reporter.finish_simple(out.is_ok(), started);
+        out
     }
 
     async fn count_prepared(&self, p: &Prepared) -> Result<u64> {
-        let mut url = self.url(&format!(
-            "{}/count",
-            Self::members_path(&p.query.audience_id)
-        ));
+        let mut pq = format!("{}/count", Self::members_path(&p.query.audience_id));
         if !p.filter_params.is_empty() {
-            url.push('?');
-            url.push_str(&p.filter_params);
+            pq.push('?');
+            pq.push_str(&p.filter_params);
         }
-        self.inner
-            .http
-            .send(Method::GET, &url, None, |body| {
-                serde_json::from_slice::<CountWire>(body)
-                    .map(|c| c.count)
-                    .map_err(|e| unreadable_body("count", body, e))
-            })
-            .await
+        self.get_cached(&pq, "count", |body| {
+            serde_json::from_slice::<CountWire>(body)
+                .map(|c| c.count)
+                .map_err(|e| unreadable_body("count", body, e))
+        })
+        .await
     }
 
     /// Checks a query fully (local, schema) and estimates its size. With
     /// `require_nonzero`, a count of zero is a validation error.
     pub async fn validate(
+        &self,
+        audience_id: &str,
+        filters: &[Filter],
+        limit: u32,
+        require_nonzero: bool,
+    ) -> Result<Validation> {
+        let started = std::time::Instant::now();
+        let out = self
+            .validate_inner(audience_id, filters, limit, require_nonzero)
+            .await;
+        self.inner.reporter.finish_simple(out.is_ok(), started);
+        out
+    }
+
+    async fn validate_inner(
         &self,
         audience_id: &str,
         filters: &[Filter],
@@ -304,7 +410,7 @@ impl Client {
     /// One page of a prepared query, parsed (a broken body is retried as a
     /// server fault).
     pub async fn fetch_page(&self, p: &Prepared, cursor: Option<&str>) -> Result<Page> {
-        let mut url = self.url(&Self::members_path(&p.query.audience_id));
+        let mut url = Self::members_path(&p.query.audience_id);
         url.push_str("?limit=");
         url.push_str(&p.query.limit.to_string());
         if !p.filter_params.is_empty() {
@@ -315,10 +421,7 @@ impl Client {
             url.push_str("&cursor=");
             url.push_str(&filter::encode_component(c));
         }
-        self.inner
-            .http
-            .send(Method::GET, &url, None, parse_page)
-            .await
+        self.get_cached(&url, "members page", parse_page).await
     }
 
     /// Every page of a prepared query from `cursor` (or the start), in order.
@@ -350,16 +453,34 @@ impl Client {
         })
     }
 
-    /// Every member of a query.
+    /// Every member of a query (no query id: no completion callback).
     pub async fn members(&self, query: Query) -> Result<Vec<Json>> {
+        self.members_with_id(query, None).await
+    }
+
+    /// Every member of a query; reported as one listing (metrics, audit
+    /// record, and a completion callback when `query_id` is given).
+    pub async fn members_with_id(
+        &self,
+        query: Query,
+        query_id: Option<String>,
+    ) -> Result<Vec<Json>> {
         use futures_util::StreamExt;
-        let prepared = self.prepare(query).await?;
-        let mut out = Vec::new();
-        let mut pages = std::pin::pin!(self.pages(prepared, None));
-        while let Some(page) = pages.next().await {
-            out.extend(page?.items);
+        let mut listing = self.start_listing(&query, query_id);
+        let out = async {
+            let prepared = self.prepare(query).await?;
+            let mut out = Vec::new();
+            let mut pages = std::pin::pin!(self.pages(prepared, None));
+            while let Some(page) = pages.next().await {
+                let page = page?;
+                listing.page(page.items.len());
+                out.extend(page.items);
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        listing.finish(out.is_ok());
+        out
     }
 
     /// Registers a webhook; returns the server's object (with its `id`).
@@ -370,33 +491,10 @@ impl Client {
         events: &[String],
         enabled: bool,
     ) -> Result<Json> {
-        if name.trim().is_empty() {
-            return Err(Error::validation("webhook name is empty"));
-        }
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(Error::validation(format!(
-                "webhook url must be an http:// or https:// URL, got {:?}",
-                crate::error::excerpt(url.as_bytes(), 80)
-            )));
-        }
-        if events.is_empty() || events.iter().any(|e| e.trim().is_empty()) {
-            return Err(Error::validation(
-                "webhook events must be a non-empty list of non-empty names",
-            ));
-        }
-        let body = serde_json::json!({
-            "name": name, "url": url, "events": events, "enabled": enabled,
-        });
+        let reg = WebhookRegistration::new(name, url, events.to_vec(), enabled)?;
         let body = Body {
             content_type: "application/json",
-            bytes: Bytes::from(serde_json::to_vec(&body).map_err(|e| {
-                Error::new(
-                    ErrorKind::Other,
-                    format!("could not encode webhook body: {e}"),
-                )
-            })?),
+            bytes: Bytes::from(reg.to_body()),
         };
         let url = self.url("/api/v2/webhooks");
         self.inner
@@ -419,6 +517,7 @@ impl Client {
 mod tests {
     //! The client against small in-test servers on 127.0.0.1.
     use super::*;
+    use crate::error::ErrorKind;
     use crate::filter::{Operator, Value};
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode, Uri};
@@ -620,7 +719,7 @@ mod tests {
         .await;
         assert_eq!(client.count(AUD, &[]).await.unwrap(), 7);
         assert_eq!(mock.tokens.load(Ordering::SeqCst), 2);
-        assert_eq!(client.counter_snapshot().auth_replays, 1);
+        assert_eq!(client.metrics_snapshot().auth_replays, 1);
 
         let (client, mock) = start(
             |_, _, _| {
@@ -713,7 +812,7 @@ mod tests {
         .await;
         assert_eq!(client.count(AUD, &[]).await.unwrap(), 5);
         assert_eq!(mock.api.load(Ordering::SeqCst), 2);
-        let c = client.counter_snapshot();
+        let c = client.metrics_snapshot();
         assert_eq!((c.rate_limited, c.retries), (1, 1));
 
         // A huge Retry-After is capped (here at 50 ms); 429 every time gives RateLimitError.
@@ -840,7 +939,75 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), 1);
         }
         assert_eq!(mock.tokens.load(Ordering::SeqCst), 1);
-        assert_eq!(client.counter_snapshot().tokens_fetched, 1);
+        assert_eq!(client.metrics_snapshot().tokens_fetched, 1);
+    }
+
+    #[tokio::test]
+    async fn cache_serves_pages_and_counts_but_never_errors() {
+        let (client, mock) = start(
+            |pq, _, _| {
+                if pq.contains("/count") {
+                    ok(r#"{"count":3}"#)
+                } else if pq.contains("nope") {
+                    (404, vec![], r#"{"code":"not_found","message":"x"}"#.into())
+                } else if pq.contains("cursor=c2") {
+                    ok(&page(&[3], None))
+                } else {
+                    ok(&page(&[1, 2], Some("c2")))
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let q = Query::new(AUD, vec![], 2);
+        let first = client.members(q.clone()).await.unwrap();
+        assert_eq!(mock.api.load(Ordering::SeqCst), 2);
+        assert_eq!(client.members(q.clone()).await.unwrap(), first);
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 3);
+        assert_eq!(client.count(AUD, &[]).await.unwrap(), 3);
+        assert_eq!(
+            mock.api.load(Ordering::SeqCst),
+            3,
+            "re-run and 2nd count from cache"
+        );
+        let s = client.cache_stats();
+        assert_eq!((s.hits, s.misses, s.entries), (3, 3, 3));
+        for _ in 0..2 {
+            let e = client
+                .members(Query::new("nope", vec![], 2))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotFound);
+        }
+        assert_eq!(mock.api.load(Ordering::SeqCst), 5, "errors are not cached");
+        let m = client.metrics_snapshot();
+        assert_eq!((m.cache_hits, m.cache_misses), (3, 5));
+        // 2 listings + 2 counts succeeded, 2 listings failed
+        assert_eq!((m.total, m.success, m.failed), (6, 4, 2));
+        assert_eq!(m.members_returned, 6);
+        assert_eq!(
+            m.http_requests,
+            1 + 1 + 5,
+            "token, attributes, five API calls"
+        );
+        client.clear_cache();
+        client.members(q).await.unwrap();
+        assert_eq!(mock.api.load(Ordering::SeqCst), 7);
+    }
+
+    #[tokio::test]
+    async fn disabled_cache_always_fetches() {
+        let (client, mock) = start(|_, _, _| ok(&page(&[1], None)), token_ok, Duration::ZERO).await;
+        let mut cfg = client.config().clone();
+        cfg.cache_ttl = Duration::ZERO;
+        let client = Client::new(cfg).unwrap();
+        for _ in 0..3 {
+            client.members(Query::new(AUD, vec![], 5)).await.unwrap();
+        }
+        assert_eq!(mock.api.load(Ordering::SeqCst), 3);
+        let m = client.metrics_snapshot();
+        assert_eq!((m.cache_hits, m.cache_misses), (0, 0));
     }
 
     #[tokio::test]

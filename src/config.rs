@@ -2,6 +2,7 @@
 //! how to retry. `Debug` never shows the client secret.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -47,6 +48,16 @@ pub struct Config {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Pages (and count answers) kept in the response cache; 0 disables it.
+    pub cache_size: usize,
+    /// How long a cached answer is served; zero disables the cache.
+    pub cache_ttl: Duration,
+    /// Where completion callbacks go (listings made with a query id).
+    pub webhook_url: Option<String>,
+    /// Signs completion callbacks (`X-Signature-256`). Never shown.
+    pub webhook_secret: Option<String>,
+    /// Audit records are also appended (JSON Lines) to this file.
+    pub audit_path: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -60,6 +71,17 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
+            .field("cache_size", &self.cache_size)
+            .field("cache_ttl", &self.cache_ttl)
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_deref().map(crate::webhook::redact_url),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("audit_path", &self.audit_path)
             .finish()
     }
 }
@@ -79,11 +101,18 @@ impl Config {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            cache_size: crate::cache::DEFAULT_CACHE_SIZE,
+            cache_ttl: crate::cache::DEFAULT_CACHE_TTL,
+            webhook_url: None,
+            webhook_secret: None,
+            audit_path: None,
         }
     }
 
     /// Reads `CXONE_CDP_BASE_URL`, `CXONE_CDP_TOKEN_URL` (optional),
-    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`.
+    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`, and the optional
+    /// `CXONE_CDP_WEBHOOK_URL`, `CXONE_CDP_WEBHOOK_SECRET` and
+    /// `CXONE_CDP_AUDIT_PATH`.
     pub fn from_env() -> Result<Config> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let need = |k: &str| {
@@ -95,6 +124,9 @@ impl Config {
             need("CXONE_CDP_CLIENT_SECRET")?,
         );
         c.token_url = get("CXONE_CDP_TOKEN_URL");
+        c.webhook_url = get("CXONE_CDP_WEBHOOK_URL");
+        c.webhook_secret = get("CXONE_CDP_WEBHOOK_SECRET");
+        c.audit_path = get("CXONE_CDP_AUDIT_PATH").map(PathBuf::from);
         Ok(c)
     }
 
@@ -116,6 +148,16 @@ impl Config {
         check_url("base_url", &self.base_url)?;
         if let Some(t) = &self.token_url {
             check_url("token_url", t)?;
+        }
+        if let Some(w) = &self.webhook_url {
+            // Checked without echoing it: it may carry credentials.
+            if !(w.starts_with("http://") || w.starts_with("https://"))
+                || w.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::validation(
+                    "webhook_url must be an absolute http:// or https:// URL",
+                ));
+            }
         }
         if self.client_id.is_empty() {
             return Err(Error::validation("client_id is empty"));
@@ -178,6 +220,15 @@ mod tests {
     fn debug_hides_secret_and_token_url_defaults() {
         let c = Config::new("http://h:1/", "id", "s3cr3t-value");
         assert!(!format!("{c:?}").contains("s3cr3t"));
+        let mut w = c.clone();
+        w.webhook_url = Some("https://u:pw@hooks.example.com/cb?k=v".into());
+        w.webhook_secret = Some("hook-signing-key".into());
+        let dbg = format!("{w:?}");
+        assert!(!dbg.contains("hook-signing-key") && !dbg.contains("pw@") && !dbg.contains("k=v"));
+        assert!(w.check().is_ok());
+        w.webhook_url = Some("ftp://x".into());
+        assert!(w.check().is_err());
+        assert_eq!((c.cache_size, c.cache_ttl.as_secs()), (50, 120));
         assert_eq!(c.token_endpoint(), "http://h:1/oauth/token");
         assert!(c.check().is_ok());
         let mut bad = c.clone();

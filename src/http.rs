@@ -1,9 +1,10 @@
 //! Sending requests: one pooled reqwest client, bearer auth from the token
 //! manager (with the single 401 refresh-and-replay), the one retry loop,
-//! error mapping for API error bodies (JSON or not), and the counters every
-//! attempt updates.
+//! error mapping for API error bodies (JSON or not). Every attempt is
+//! counted in the client's one `crate::metrics::Metrics` (requests, retries,
+//! 429s, bytes, tokens, 401 replays): there is no second set of counters.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,63 +16,11 @@ use serde::Deserialize;
 use crate::auth::TokenManager;
 use crate::config::{Config, RetryPolicy};
 use crate::error::{excerpt, Error, ErrorKind, Result};
-use crate::retry::{self, Failure, RetryObserver};
+use crate::metrics::Metrics;
+use crate::retry::{self, Failure};
 
 /// How many characters of a body we quote in an error message.
 pub const EXCERPT_LEN: usize = 200;
-
-/// Plain counters the client owns; every attempt updates them. (Full metrics
-/// are built on top of these.)
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Every HTTP attempt, token endpoint included.
-    pub http_requests: AtomicU64,
-    /// Attempts that were retries (after a 429, 5xx, transport error...).
-    pub retries: AtomicU64,
-    /// 429 answers received.
-    pub rate_limited: AtomicU64,
-    /// Successful token fetches.
-    pub tokens_fetched: AtomicU64,
-    /// Requests replayed once after a 401 and a fresh token.
-    pub auth_replays: AtomicU64,
-    /// Response body bytes received.
-    pub bytes_received: AtomicU64,
-}
-
-/// A copy of the counters at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CounterSnapshot {
-    pub http_requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-    pub tokens_fetched: u64,
-    pub auth_replays: u64,
-    pub bytes_received: u64,
-}
-
-impl Counters {
-    pub fn snapshot(&self) -> CounterSnapshot {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        CounterSnapshot {
-            http_requests: g(&self.http_requests),
-            retries: g(&self.retries),
-            rate_limited: g(&self.rate_limited),
-            tokens_fetched: g(&self.tokens_fetched),
-            auth_replays: g(&self.auth_replays),
-            bytes_received: g(&self.bytes_received),
-        }
-    }
-
-    pub(crate) fn add(a: &AtomicU64, n: u64) {
-        a.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-impl RetryObserver for Counters {
-    fn on_retry(&self, _err: &Error, _delay: Duration) {
-        Counters::add(&self.retries, 1);
-    }
-}
 
 /// A raw answer: status, headers, body.
 #[derive(Debug)]
@@ -118,15 +67,15 @@ pub fn transport_error(e: reqwest::Error) -> Error {
 }
 
 /// Sends one request and reads the whole body, counting the attempt.
-pub async fn send_once(counters: &Counters, req: reqwest::RequestBuilder) -> Result<Answer> {
-    Counters::add(&counters.http_requests, 1);
+pub async fn send_once(metrics: &Metrics, req: reqwest::RequestBuilder) -> Result<Answer> {
+    metrics.add_http_request();
     let resp = req.send().await.map_err(transport_error)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.bytes().await.map_err(transport_error)?;
-    Counters::add(&counters.bytes_received, body.len() as u64);
+    metrics.add_bytes(body.len() as u64);
     if status == 429 {
-        Counters::add(&counters.rate_limited, 1);
+        metrics.add_rate_limited();
     }
     Ok(Answer {
         status,
@@ -211,7 +160,7 @@ pub struct Body {
 pub struct Http {
     pub client: reqwest::Client,
     pub policy: RetryPolicy,
-    pub counters: Arc<Counters>,
+    pub metrics: Arc<Metrics>,
     pub auth: Arc<TokenManager>,
 }
 
@@ -226,11 +175,25 @@ impl Http {
         body: Option<Body>,
         parse: impl Fn(&[u8]) -> Result<T>,
     ) -> Result<T> {
+        self.send_keep_body(method, url, body, parse)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// As [`Http::send`], also returning the raw 2xx body that parsed (a
+    /// reference-counted handle, no copy), for the response cache.
+    pub async fn send_keep_body<T>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Body>,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<(T, Bytes)> {
         let replayed = AtomicBool::new(false);
         let parse = &parse;
         let body = &body;
         let replayed = &replayed;
-        retry::run(&self.policy, &*self.counters, |_attempt| {
+        retry::run(&self.policy, &*self.metrics, |_attempt| {
             let method = method.clone();
             async move {
                 let token = self.auth.token().await.map_err(Failure::fatal)?;
@@ -239,11 +202,12 @@ impl Http {
                     log::debug!(target: "cxone_cdp", "401 from the API: fetching a new token and replaying once");
                     self.auth.invalidate(token.generation).await;
                     let token = self.auth.token().await.map_err(Failure::fatal)?;
-                    Counters::add(&self.counters.auth_replays, 1);
+                    self.metrics.add_auth_replay();
                     answer = self.send_with(&method, url, body, &token.value).await?;
                 }
                 if (200..300).contains(&answer.status) {
-                    return parse(&answer.body).map_err(Failure::from);
+                    let value = parse(&answer.body).map_err(Failure::from)?;
+                    return Ok((value, answer.body));
                 }
                 let err = api_error(&answer);
                 if err.kind == ErrorKind::Authentication {
@@ -279,7 +243,7 @@ impl Http {
                 .header(CONTENT_TYPE, b.content_type)
                 .body(b.bytes.clone());
         }
-        send_once(&self.counters, req).await
+        send_once(&self.metrics, req).await
     }
 }
 

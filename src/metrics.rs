@@ -145,6 +145,7 @@ pub struct Metrics {
     webhook_deliveries: AtomicU64,
     webhook_failures: AtomicU64,
     audit_failures: AtomicU64,
+    auth_replays: AtomicU64,
 }
 
 /// A point-in-time copy of [`Metrics`], flat, for `metrics()`.
@@ -177,6 +178,8 @@ pub struct MetricsSnapshot {
     pub webhook_deliveries: u64,
     pub webhook_failures: u64,
     pub audit_failures: u64,
+    /// Requests replayed once after a 401 and a fresh token.
+    pub auth_replays: u64,
 }
 
 impl Metrics {
@@ -240,6 +243,11 @@ impl Metrics {
         self.audit_failures.fetch_add(1, Relaxed);
     }
 
+    /// A request replayed once after a 401 and a fresh token.
+    pub fn add_auth_replay(&self) {
+        self.auth_replays.fetch_add(1, Relaxed);
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         let total = self.queries_total.load(Relaxed);
         let succeeded = self.queries_succeeded.load(Relaxed);
@@ -270,6 +278,7 @@ impl Metrics {
             webhook_deliveries: self.webhook_deliveries.load(Relaxed),
             webhook_failures: self.webhook_failures.load(Relaxed),
             audit_failures: self.audit_failures.load(Relaxed),
+            auth_replays: self.auth_replays.load(Relaxed),
         }
     }
 
@@ -286,6 +295,13 @@ impl Metrics {
         let mut out = self.prometheus();
         push_cache_families(&mut out, cache);
         out
+    }
+}
+
+/// The retry loop reports each retry here (one count per repeated attempt).
+impl crate::retry::RetryObserver for Metrics {
+    fn on_retry(&self, _err: &crate::error::Error, _delay: Duration) {
+        self.add_retry();
     }
 }
 
@@ -345,7 +361,7 @@ impl MetricsSnapshot {
     /// See [`Metrics::prometheus`].
     pub fn prometheus(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             ("queries_total", "Queries finished.", self.queries_total),
             (
                 "queries_succeeded_total",
@@ -411,6 +427,11 @@ impl MetricsSnapshot {
                 "audit_failures_total",
                 "Audit records that could not be written to the audit file.",
                 self.audit_failures,
+            ),
+            (
+                "auth_replays_total",
+                "Requests replayed after a 401 and a fresh token.",
+                self.auth_replays,
             ),
         ];
         for (name, help, value) in counters {

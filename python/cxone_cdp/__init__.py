@@ -37,3 +37,10 @@ __all__ = [
     "ConnectionError",
     "PaginationError",
 ]
+
+# Completion callbacks are delivered in the background; give any still in
+# flight a few seconds at interpreter exit so a script that ends right after
+# a listing still sends its callback.
+import atexit as _atexit  # noqa: E402
+
+_atexit.register(_native._wait_for_callbacks, 5.0)

@@ -43,12 +43,30 @@ impl Feed {
         cursor: Option<String>,
         capacity: usize,
     ) -> Arc<Feed> {
+        Self::start_listing(client, query, cursor, capacity, None)
+    }
+
+    /// As [`Feed::start`], reported as one listing (metrics, audit record,
+    /// completion callback when `query_id` is set) once the walk ends or
+    /// fails. The report is made before the consumer can see the end (the
+    /// channel closes) or the error, so a caller returning from a listing
+    /// already has its audit record. A walk abandoned by its consumer
+    /// reports nothing.
+    pub(crate) fn start_listing(
+        client: Client,
+        query: Query,
+        cursor: Option<String>,
+        capacity: usize,
+        query_id: Option<String>,
+    ) -> Arc<Feed> {
         let (tx, rx) = mpsc::channel::<Result<PageOut>>(capacity.max(1));
         let panic_tx = tx.clone();
         let work = async move {
+            let mut listing = client.start_listing(&query, query_id);
             let prepared = match client.prepare(query).await {
                 Ok(p) => p,
                 Err(e) => {
+                    listing.finish(false);
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
@@ -60,14 +78,19 @@ impl Feed {
                     return; // the iterator is gone
                 };
                 match pages.next().await {
-                    Some(page) => {
-                        let stop = page.is_err();
-                        permit.send(page);
-                        if stop {
-                            return;
-                        }
+                    Some(Ok(page)) => {
+                        listing.page(page.items.len());
+                        permit.send(Ok(page));
                     }
-                    None => return,
+                    Some(Err(e)) => {
+                        listing.finish(false);
+                        permit.send(Err(e));
+                        return;
+                    }
+                    None => {
+                        listing.finish(true);
+                        return;
+                    }
                 }
             }
         };
@@ -127,8 +150,14 @@ pub struct MemberIterator {
 
 impl MemberIterator {
     pub fn start(client: Client, query: Query) -> MemberIterator {
+        Self::start_with_id(client, query, None)
+    }
+
+    /// A listing reported under `query_id` (completion callback) when it
+    /// is exhausted or fails.
+    pub fn start_with_id(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
         MemberIterator {
-            feed: Feed::start(client, query, None, 1),
+            feed: Feed::start_listing(client, query, None, 1, query_id),
             buffer: Arc::new(Mutex::new(VecDeque::new())),
         }
     }

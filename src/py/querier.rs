@@ -190,6 +190,11 @@ impl Querier {
                 backoff_max,
                 retry_after_cap,
             };
+            config.cache_size = cache_size;
+            config.cache_ttl = crate::cache::ttl_from_secs(cache_ttl)?;
+            config.webhook_url = webhook_url.clone().filter(|u| !u.is_empty());
+            config.webhook_secret = webhook_secret.clone().filter(|s| !s.is_empty());
+            config.audit_path = audit_path.clone().filter(|p| !p.as_os_str().is_empty());
             let _guard = runtime().enter();
             let client = Client::new(config)?;
             Ok(Querier {
@@ -242,9 +247,16 @@ impl Querier {
                 },
             }
         }
-        if !kwargs.contains("token_url")? {
-            if let Some(t) = env("CXONE_CDP_TOKEN_URL") {
-                kwargs.set_item("token_url", t)?;
+        for (arg, var) in [
+            ("token_url", "CXONE_CDP_TOKEN_URL"),
+            ("webhook_url", "CXONE_CDP_WEBHOOK_URL"),
+            ("webhook_secret", "CXONE_CDP_WEBHOOK_SECRET"),
+            ("audit_path", "CXONE_CDP_AUDIT_PATH"),
+        ] {
+            if !kwargs.contains(arg)? {
+                if let Some(t) = env(var) {
+                    kwargs.set_item(arg, t)?;
+                }
             }
         }
         cls.call(PyTuple::new(py, positional)?, Some(&kwargs))
@@ -356,11 +368,10 @@ impl Querier {
         limit: Option<&Bound<'_, PyAny>>,
         query_id: Option<String>,
     ) -> PyResult<Py<PyAny>> {
-        let _ = query_id;
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
         // Pipelined: pages are fetched and parsed in the background while
         // this thread turns the previous ones into Python objects.
-        let feed = Feed::start(self.client.clone(), q, None, MEMBERS_PREFETCH);
+        let feed = Feed::start_listing(self.client.clone(), q, None, MEMBERS_PREFETCH, query_id);
         let list = PyList::empty(py);
         loop {
             let f = feed.clone();
@@ -384,9 +395,8 @@ impl Querier {
         limit: Option<&Bound<'py, PyAny>>,
         query_id: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = query_id;
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        let feed = Feed::start(self.client.clone(), q, None, MEMBERS_PREFETCH);
+        let feed = Feed::start_listing(self.client.clone(), q, None, MEMBERS_PREFETCH, query_id);
         let list: Py<PyList> = PyList::empty(py).unbind();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             loop {
@@ -412,9 +422,12 @@ impl Querier {
         limit: Option<&Bound<'_, PyAny>>,
         query_id: Option<String>,
     ) -> PyResult<MemberIterator> {
-        let _ = query_id;
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        Ok(MemberIterator::start(self.client.clone(), q))
+        Ok(MemberIterator::start_with_id(
+            self.client.clone(),
+            q,
+            query_id,
+        ))
     }
 
     /// Pages (`Page(items, cursor, next_cursor)`), from `cursor` if given.
@@ -487,9 +500,10 @@ impl Querier {
     }
 
     /// Raw request counters (http_requests, retries, rate_limited,
-    /// tokens_fetched, auth_replays, bytes_received).
+    /// tokens_fetched, auth_replays, bytes_received), read from the same
+    /// metrics as `metrics()`.
     fn _counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.client.counter_snapshot();
+        let s = self.client.metrics_snapshot();
         let d = PyDict::new(py);
         d.set_item("http_requests", s.http_requests)?;
         d.set_item("retries", s.retries)?;
@@ -507,10 +521,71 @@ impl Querier {
         let f = filters_from_py(filters).map_err(to_pyerr)?;
         Ok(filter::complexity(&f))
     }
+
+    // --- issue 5: metrics, cache ---
+
+    /// The metrics as a flat dict (tutorial keys `total`, `success`,
+    /// `failed`, `latency_sum` included; latencies in ms, `None` until a
+    /// query finished).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        flat_dict(py, &self.client.metrics_snapshot())
+    }
+
+    /// The same figures (and the cache's) in the Prometheus text format.
+    fn metrics_prometheus(&self) -> String {
+        self.client.metrics_prometheus()
+    }
+
+    /// Response cache counters and sizes: hits, misses, evictions,
+    /// expirations, entries, bytes, capacity, ttl_secs.
+    fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        flat_dict(py, &self.client.cache_stats())
+    }
+
+    /// Drops every cached answer (counters are kept).
+    fn clear_cache(&self) {
+        self.client.clear_cache()
+    }
+}
+
+/// A serde struct of numbers (and nulls) as a Python dict.
+fn flat_dict<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(value) {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Number(n) => match n.as_u64() {
+                    Some(u) => d.set_item(k, u)?,
+                    None => d.set_item(k, n.as_f64())?,
+                },
+                serde_json::Value::Bool(b) => d.set_item(k, b)?,
+                serde_json::Value::String(s) => d.set_item(k, s)?,
+                _ => d.set_item(k, py.None())?,
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Waits (GIL released) until no completion callback is being delivered,
+/// at most `timeout` seconds; returns whether all were done. Registered
+/// with `atexit` so a script that exits right after a listing still sends
+/// its callback.
+#[pyfunction]
+#[pyo3(signature = (timeout=5.0))]
+fn _wait_for_callbacks(py: Python<'_>, timeout: f64) -> PyResult<bool> {
+    let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::from_secs(5));
+    if crate::completion::callbacks_in_flight() == 0 {
+        return Ok(true);
+    }
+    block_on(py, async move {
+        Ok(crate::completion::wait_for_callbacks(timeout).await)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Querier>()?;
+    m.add_function(wrap_pyfunction!(_wait_for_callbacks, m)?)?;
     crate::py::iter::register(m)?;
     Ok(())
 }
