@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod http;
