@@ -7,6 +7,7 @@ from cxone_cdp.errors import (
     BadRequestError,
     ConnectionError,
     CxoneError,
+    DiscoveryError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
@@ -36,4 +37,5 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "PaginationError",
+    "DiscoveryError",
 ]
