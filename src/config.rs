@@ -87,9 +87,7 @@ impl AuthMode {
                     access_key_id: id,
                     access_key_secret: secret,
                 }),
-                (None, _) => Err(Error::validation(
-                    "auth='access_key' needs access_key_id",
-                )),
+                (None, _) => Err(Error::validation("auth='access_key' needs access_key_id")),
                 (_, None) => Err(Error::validation(
                     "auth='access_key' needs access_key_secret",
                 )),

@@ -90,8 +90,7 @@ pub fn decode_id_token(jwt: &str) -> Result<IdClaims> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| bad_id_token("payload is not base64url"))?;
-    let v: Value =
-        serde_json::from_slice(&raw).map_err(|_| bad_id_token("payload is not JSON"))?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad_id_token("payload is not JSON"))?;
     let Value::Object(obj) = v else {
         return Err(bad_id_token("payload is not a JSON object"));
     };
@@ -124,11 +123,7 @@ fn document(what: &str, body: &[u8]) -> Result<serde_json::Map<String, Value>> {
     }
 }
 
-fn url_field(
-    what: &str,
-    obj: &serde_json::Map<String, Value>,
-    field: &str,
-) -> Result<String> {
+fn url_field(what: &str, obj: &serde_json::Map<String, Value>, field: &str) -> Result<String> {
     let invalid = |why: &str| {
         discovery_error(
             "invalid_discovery_document",
@@ -335,7 +330,8 @@ mod tests {
 
     #[test]
     fn id_token_claims_are_read() {
-        let t = jwt(r#"{"tenantId":"11111111-2222-3333-4444-555555555555","area":"na1","sub":"x"}"#);
+        let t =
+            jwt(r#"{"tenantId":"11111111-2222-3333-4444-555555555555","area":"na1","sub":"x"}"#);
         let c = decode_id_token(&t).unwrap();
         assert_eq!(
             c.tenant_id.as_deref(),
@@ -391,7 +387,10 @@ mod tests {
             (br#"{"token_endpoint":5}"#, "not a string"),
             (br#"{"token_endpoint":"ftp://x"}"#, "not an http(s) URL"),
             (br#"[]"#, "not a JSON object"),
-            (b"<html>login</html>", "is not JSON; body starts: <html>login"),
+            (
+                b"<html>login</html>",
+                "is not JSON; body starts: <html>login",
+            ),
         ] {
             let e = parse_openid_configuration(body).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Discovery);
@@ -410,7 +409,9 @@ mod tests {
         assert_eq!(d.api_endpoint, "https://api-na1.example.com");
         assert_eq!(d.area.as_deref(), Some("na1"));
         let e = parse_cxone_configuration(br#"{"area":"na1"}"#).unwrap_err();
-        assert!(e.message.contains("CXone configuration document has no api_endpoint"));
+        assert!(e
+            .message
+            .contains("CXone configuration document has no api_endpoint"));
         assert_eq!(
             openid_configuration_url("https://i.example/"),
             "https://i.example/.well-known/openid-configuration"
@@ -535,10 +536,7 @@ mod sim_tests {
             })
             .await;
             let client = Client::new(discovering(&sim, access_key())).unwrap();
-            let e = client
-                .count(AUDIENCE_ID, &[])
-                .await
-                .expect_err(fault);
+            let e = client.count(AUDIENCE_ID, &[]).await.expect_err(fault);
             assert_eq!(e.kind, ErrorKind::Discovery, "{fault}: {e}");
             assert!(e.to_string().contains(needle), "{fault}: {e}");
             assert_eq!(sim.stats().api_requests, 0, "{fault}");

@@ -580,7 +580,14 @@ impl Querier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let q = discover_build(
             cls,
-            [issuer, auth, access_key_id, access_key_secret, base_url, token_url],
+            [
+                issuer,
+                auth,
+                access_key_id,
+                access_key_secret,
+                base_url,
+                token_url,
+            ],
             client_id,
             client_secret,
             options,
@@ -609,7 +616,14 @@ impl Querier {
     ) -> PyResult<Bound<'py, PyAny>> {
         let q = discover_build(
             cls,
-            [issuer, auth, access_key_id, access_key_secret, base_url, token_url],
+            [
+                issuer,
+                auth,
+                access_key_id,
+                access_key_secret,
+                base_url,
+                token_url,
+            ],
             client_id,
             client_secret,
             options,

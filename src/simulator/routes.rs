@@ -304,8 +304,7 @@ fn id_token(cfg: &super::SimConfig, issuer: &str, subject: &str) -> String {
     });
     let payload = b64(payload.to_string().as_bytes());
     let signing_input = format!("{header}.{payload}");
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(ID_TOKEN_KEY).expect("any key length");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ID_TOKEN_KEY).expect("any key length");
     mac.update(signing_input.as_bytes());
     let sig = b64(&mac.finalize().into_bytes());
     format!("{signing_input}.{sig}")
@@ -340,9 +339,7 @@ fn well_known(shared: &Shared, doc: &str, req: Request<Incoming>) -> Response<Bo
     let (name, short) = match doc {
         "openid-configuration" => (doc, "openid"),
         "cxone-configuration" => (doc, "cxone"),
-        _ => {
-            return ApiError::new(404, "not_found", "unknown discovery document").into_response()
-        }
+        _ => return ApiError::new(404, "not_found", "unknown discovery document").into_response(),
     };
     *shared
         .stats()
