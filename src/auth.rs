@@ -1,20 +1,28 @@
-//! The token manager: OAuth 2.0 client credentials, a cached token reused
+//! The token manager: OAuth 2.0 client credentials (the contract) or the
+//! CXone access-key password grant (`AuthMode`), a cached token reused
 //! until 30 s before it expires, single-flight refresh (however many tasks
 //! need a token at once, one request goes out), and invalidation by
-//! generation so a burst of 401s causes one refresh.
+//! generation so a burst of 401s causes one refresh. The mode only changes
+//! how the token request is built and its answer read; caching, refresh and
+//! the 401 replay are the same for both.
 //!
-//! Neither the secret nor the token ever reaches an error message, a log
-//! line or a `Debug` output.
+//! With an issuer, the token endpoint is discovered (`crate::discovery`)
+//! unless `token_url` is given, and the `id_token` claims of the latest token
+//! (tenant id, area) are kept for API discovery.
+//!
+//! Neither a secret, the access key secret, the token nor the id_token ever
+//! reaches an error message, a log line or a `Debug` output.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 
-use crate::config::{Config, RetryPolicy};
+use crate::config::{AuthMode, Config, RetryPolicy};
+use crate::discovery::{decode_id_token, Discovery, IdClaims};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{api_error, send_once};
 use crate::metrics::Metrics;
@@ -44,8 +52,16 @@ struct Cached {
 /// Fetches, caches and refreshes the access token.
 pub struct TokenManager {
     client: reqwest::Client,
-    url: String,
+    /// The token endpoint when it is known without discovery.
+    url: Option<String>,
+    /// Discovery against the issuer, when one is configured.
+    discovery: Option<Arc<Discovery>>,
     form: String,
+    /// `Basic base64(client_id:client_secret)` (access-key mode), sensitive.
+    basic: Option<HeaderValue>,
+    mode: &'static str,
+    /// Claims of the latest token's id_token (`None`: no id_token seen).
+    claims: std::sync::Mutex<Option<Result<IdClaims>>>,
     policy: RetryPolicy,
     metrics: Arc<Metrics>,
     state: tokio::sync::Mutex<Option<Cached>>,
@@ -56,6 +72,8 @@ impl fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenManager")
             .field("url", &self.url)
+            .field("mode", &self.mode)
+            .field("discovery", &self.discovery)
             .field("generation", &self.generation.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -66,6 +84,8 @@ struct TokenBody {
     access_token: String,
     #[serde(default)]
     expires_in: Option<f64>,
+    #[serde(default)]
+    id_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,17 +113,61 @@ pub fn refresh_after(expires_in: f64) -> Duration {
 
 impl TokenManager {
     pub fn new(config: &Config, client: reqwest::Client, metrics: Arc<Metrics>) -> TokenManager {
-        let scope = config.scopes.join(" ");
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("client_secret", &config.client_secret)
-            .append_pair("scope", &scope)
-            .finish();
+        let (form, basic) = match &config.auth {
+            AuthMode::ClientCredentials => {
+                let scope = config.scopes.join(" ");
+                let form = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("client_id", &config.client_id)
+                    .append_pair("client_secret", &config.client_secret)
+                    .append_pair("scope", &scope)
+                    .finish();
+                (form, None)
+            }
+            AuthMode::AccessKey {
+                access_key_id,
+                access_key_secret,
+            } => {
+                let form = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "password")
+                    .append_pair("username", access_key_id)
+                    .append_pair("password", access_key_secret)
+                    .finish();
+                use base64::Engine as _;
+                let creds = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", config.client_id, config.client_secret));
+                // Not a valid header value only with control characters in
+                // the credentials; the request then fails as unauthorised.
+                let basic = HeaderValue::from_str(&format!("Basic {creds}"))
+                    .ok()
+                    .map(|mut h| {
+                        h.set_sensitive(true);
+                        h
+                    });
+                (form, basic)
+            }
+        };
+        let discovery = config.issuer.as_ref().map(|issuer| {
+            Arc::new(Discovery::new(
+                issuer.clone(),
+                client.clone(),
+                config.retry,
+                metrics.clone(),
+            ))
+        });
+        let url = match (&config.token_url, &discovery) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(config.token_endpoint()),
+        };
         TokenManager {
             client,
-            url: config.token_endpoint(),
+            url,
+            discovery,
             form,
+            basic,
+            mode: config.auth.name(),
+            claims: std::sync::Mutex::new(None),
             policy: config.retry,
             metrics,
             state: tokio::sync::Mutex::new(None),
@@ -120,7 +184,8 @@ impl TokenManager {
                 return Ok(c.token.clone());
             }
         }
-        let (value, expires_in) = self.fetch().await?;
+        let (value, expires_in, claims) = self.fetch().await?;
+        *self.claims.lock().unwrap_or_else(|e| e.into_inner()) = claims;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let token = Token {
             value: value.into(),
@@ -146,14 +211,69 @@ impl TokenManager {
         }
     }
 
-    async fn fetch(&self) -> Result<(String, f64)> {
+    /// The token endpoint: `token_url`, discovered from the issuer, or the
+    /// contract's `{base_url}/oauth/token`.
+    pub async fn token_endpoint(&self) -> Result<String> {
+        match (&self.url, &self.discovery) {
+            (Some(u), _) => Ok(u.clone()),
+            (None, Some(d)) => d.token_endpoint().await,
+            (None, None) => Err(Error::validation("no token endpoint configured")),
+        }
+    }
+
+    /// Discovery against the configured issuer, if any.
+    pub fn discovery(&self) -> Option<&Arc<Discovery>> {
+        self.discovery.as_ref()
+    }
+
+    /// `"client_credentials"` or `"access_key"`.
+    pub fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    /// The claims of the latest token's `id_token`: `None` when no token was
+    /// fetched yet or it came without an id_token; an error when it was malformed.
+    pub fn id_claims(&self) -> Option<Result<IdClaims>> {
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The tenant id from the latest token's `id_token` (fetching a token
+    /// first if there is none), for API discovery.
+    pub async fn tenant_id(&self) -> Result<String> {
+        self.token().await?;
+        match self.id_claims() {
+            None => Err(Error::new(
+                ErrorKind::Discovery,
+                "the token response carried no id_token, so the tenant id for API discovery is unknown; give base_url",
+            )
+            .with_code("missing_id_token")),
+            Some(Err(e)) => Err(e),
+            Some(Ok(c)) => c.tenant_id.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Discovery,
+                    "the id_token has no tenantId claim, so the API endpoint cannot be discovered; give base_url",
+                )
+                .with_code("missing_tenant_id")
+            }),
+        }
+    }
+
+    async fn fetch(&self) -> Result<(String, f64, Option<Result<IdClaims>>)> {
+        let url = self.token_endpoint().await?;
+        let url = &url;
         retry::run(&self.policy, &*self.metrics, |_| async {
-            let req = self
+            let mut req = self
                 .client
-                .post(&self.url)
+                .post(url)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(ACCEPT, "application/json")
                 .body(self.form.clone());
+            if let Some(b) = &self.basic {
+                req = req.header(AUTHORIZATION, b.clone());
+            }
             let answer = send_once(&self.metrics, req).await?;
             match answer.status {
                 200..=299 => {
@@ -181,8 +301,10 @@ impl TokenManager {
                         ));
                     }
                     self.metrics.add_token_fetched();
-                    log::debug!(target: "cxone_cdp", "fetched an access token (expires_in {:?})", body.expires_in);
-                    Ok((body.access_token, body.expires_in.unwrap_or(3600.0)))
+                    log::debug!(target: "cxone_cdp", "fetched an access token ({}, expires_in {:?})", self.mode, body.expires_in);
+                    // Only the claims are kept, never the id_token itself.
+                    let claims = body.id_token.as_deref().map(decode_id_token);
+                    Ok((body.access_token, body.expires_in.unwrap_or(3600.0), claims))
                 }
                 400 | 401 | 403 => {
                     let parsed: Option<TokenErrorBody> = serde_json::from_slice(&answer.body).ok();
@@ -193,7 +315,10 @@ impl TokenManager {
                     let code = code.unwrap_or_else(|| {
                         if answer.status == 401 { "invalid_client" } else { "invalid_request" }.to_string()
                     });
-                    let kind = if answer.status == 401 || code == "invalid_client" {
+                    let kind = if answer.status == 401
+                        || code == "invalid_client"
+                        || code == "invalid_grant"
+                    {
                         ErrorKind::Authentication
                     } else if answer.status == 403 {
                         ErrorKind::PermissionDenied
@@ -201,6 +326,13 @@ impl TokenManager {
                         ErrorKind::BadRequest
                     };
                     let message = match (kind, desc) {
+                        (ErrorKind::Authentication, _) if code == "invalid_grant" => {
+                            if self.basic.is_some() {
+                                "the token endpoint rejected the access key (invalid_grant)".to_string()
+                            } else {
+                                "the token endpoint rejected the grant (invalid_grant)".to_string()
+                            }
+                        }
                         (ErrorKind::Authentication, _) => {
                             "the token endpoint rejected the client credentials".to_string()
                         }

@@ -247,7 +247,7 @@ impl Client {
             return self.inner.http.send(Method::GET, &url, None, parse).await;
         }
         let cfg = &self.inner.config;
-        let key = cache::key(&cfg.base_url, &cfg.client_id, path_and_query);
+        let key = cache::key(self.api_root(), &cfg.client_id, path_and_query);
         let metrics = &self.inner.http.metrics;
         if let Some(body) = cache.get(&key) {
             match parse(&body) {
@@ -271,7 +271,7 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.inner.config.api_root(), path)
+        format!("{}{}", self.api_root(), path)
     }
 
     fn members_path(audience_id: &str) -> String {
@@ -306,6 +306,7 @@ impl Client {
     }
 
     async fn fetch_attributes(&self) -> Result<Attributes> {
+        self.ensure_api().await?;
         let url = self.url("/api/v2/cdp/attributes");
         self.inner
             .http
@@ -352,6 +353,7 @@ impl Client {
     }
 
     async fn count_prepared(&self, p: &Prepared) -> Result<u64> {
+        self.ensure_api().await?;
         let mut pq = format!("{}/count", Self::members_path(&p.query.audience_id));
         if !p.filter_params.is_empty() {
             pq.push('?');
@@ -410,6 +412,7 @@ impl Client {
     /// One page of a prepared query, parsed (a broken body is retried as a
     /// server fault).
     pub async fn fetch_page(&self, p: &Prepared, cursor: Option<&str>) -> Result<Page> {
+        self.ensure_api().await?;
         let mut url = Self::members_path(&p.query.audience_id);
         url.push_str("?limit=");
         url.push_str(&p.query.limit.to_string());
@@ -496,6 +499,7 @@ impl Client {
             content_type: "application/json",
             bytes: Bytes::from(reg.to_body()),
         };
+        self.ensure_api().await?;
         let url = self.url("/api/v2/webhooks");
         self.inner
             .http
@@ -510,6 +514,78 @@ impl Client {
     /// The schema as `name -> type` text.
     pub async fn attribute_map(&self) -> Result<HashMap<String, String>> {
         Ok(self.attributes().await?.items.iter().cloned().collect())
+    }
+
+    // ---- issue 9: auth modes and API discovery (see crate::discovery) ----
+
+    /// The API root in use, without a trailing slash: `base_url`, or the
+    /// discovered `api_endpoint` ("" while discovery has not run yet).
+    pub fn api_root(&self) -> &str {
+        let root = self.inner.config.api_root();
+        if !root.is_empty() {
+            return root;
+        }
+        self.inner
+            .http
+            .auth
+            .discovery()
+            .and_then(|d| d.api_cached())
+            .map_or("", |c| c.api_endpoint.trim_end_matches('/'))
+    }
+
+    /// The API base URL: `base_url`, or the discovered one (`None` until
+    /// discovery ran).
+    pub fn base_url(&self) -> Option<String> {
+        Some(self.api_root().to_string()).filter(|s| !s.is_empty())
+    }
+
+    /// The auth mode: `"client_credentials"` or `"access_key"`.
+    pub fn auth_mode(&self) -> &'static str {
+        self.inner.http.auth.mode()
+    }
+
+    /// The area from discovery (the CXone configuration, else the id_token).
+    pub fn area(&self) -> Option<String> {
+        let auth = &self.inner.http.auth;
+        auth.discovery()
+            .and_then(|d| d.api_cached())
+            .and_then(|c| c.area.clone())
+            .or_else(|| auth.id_claims().and_then(|c| c.ok()).and_then(|c| c.area))
+    }
+
+    /// The token endpoint in use (discovered from the issuer if needed).
+    pub async fn token_endpoint(&self) -> Result<String> {
+        self.inner.http.auth.token_endpoint().await
+    }
+
+    /// Runs discovery now rather than on first use: the token endpoint (unless
+    /// `token_url` was given) and, when `base_url` is empty, the API endpoint
+    /// (after a first token, whose id_token names the tenant). Cached for the
+    /// client's life; cheap once done. Without an issuer there is nothing to do.
+    pub async fn discover(&self) -> Result<()> {
+        let auth = &self.inner.http.auth;
+        let Some(d) = auth.discovery() else {
+            return self.ensure_api().await;
+        };
+        if self.inner.config.token_url.is_none() {
+            d.token_endpoint().await?;
+        }
+        self.ensure_api().await
+    }
+
+    /// Makes sure the API root is known (discovering it if `base_url` is empty).
+    async fn ensure_api(&self) -> Result<()> {
+        if !self.inner.config.base_url.is_empty() {
+            return Ok(());
+        }
+        let auth = &self.inner.http.auth;
+        let d = auth.discovery().ok_or_else(|| {
+            Error::validation("base_url is empty and no issuer is configured to discover it")
+        })?;
+        if d.api_cached().is_none() {
+            d.api(|| auth.tenant_id()).await?;
+        }
+        Ok(())
     }
 }
 

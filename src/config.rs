@@ -34,6 +34,86 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How the client gets its access token.
+///
+/// - `ClientCredentials` (the default, the wire contract): `grant_type=client_credentials`
+///   with `client_id`/`client_secret` (and the scopes) in the form body.
+/// - `AccessKey` (documented CXone behaviour for back-end applications): an
+///   OAuth password grant, `client_id:client_secret` as HTTP Basic and
+///   `grant_type=password&username=<access key id>&password=<access key secret>`.
+///   No scope is sent; the response also carries an `id_token`.
+///
+/// `Debug` never shows the access key secret.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    #[default]
+    ClientCredentials,
+    AccessKey {
+        access_key_id: String,
+        access_key_secret: String,
+    },
+}
+
+impl AuthMode {
+    /// `"client_credentials"` or `"access_key"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMode::ClientCredentials => "client_credentials",
+            AuthMode::AccessKey { .. } => "access_key",
+        }
+    }
+}
+
+impl AuthMode {
+    /// The mode named `name` (`None`: client credentials) with the access
+    /// key given. Access key fields without `access_key` mode (or the mode
+    /// without them) are a validation error, so nothing is silently ignored.
+    pub fn parse(
+        name: Option<&str>,
+        access_key_id: Option<String>,
+        access_key_secret: Option<String>,
+    ) -> Result<AuthMode> {
+        let norm = name.map(|n| n.trim().to_ascii_lowercase().replace('-', "_"));
+        match norm.as_deref() {
+            None | Some("client_credentials") => {
+                if access_key_id.is_some() || access_key_secret.is_some() {
+                    return Err(Error::validation(
+                        "access_key_id / access_key_secret are only used with auth='access_key'",
+                    ));
+                }
+                Ok(AuthMode::ClientCredentials)
+            }
+            Some("access_key") => match (access_key_id, access_key_secret) {
+                (Some(id), Some(secret)) => Ok(AuthMode::AccessKey {
+                    access_key_id: id,
+                    access_key_secret: secret,
+                }),
+                (None, _) => Err(Error::validation("auth='access_key' needs access_key_id")),
+                (_, None) => Err(Error::validation(
+                    "auth='access_key' needs access_key_secret",
+                )),
+            },
+            Some(_) => Err(Error::validation(format!(
+                "auth must be 'client_credentials' or 'access_key', got {:?}",
+                crate::error::excerpt(name.unwrap_or("").as_bytes(), 40)
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthMode::ClientCredentials => f.write_str("ClientCredentials"),
+            AuthMode::AccessKey { access_key_id, .. } => f
+                .debug_struct("AccessKey")
+                .field("access_key_id", access_key_id)
+                .field("access_key_secret", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
 /// Everything a `Client` needs.
 #[derive(Clone)]
 pub struct Config {
@@ -58,6 +138,12 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// Audit records are also appended (JSON Lines) to this file.
     pub audit_path: Option<PathBuf>,
+    /// How the token is requested (client credentials by default).
+    pub auth: AuthMode,
+    /// OAuth issuer for discovery (`{issuer}/.well-known/...`). When set, a
+    /// missing `token_url` is read from the issuer's OpenID configuration and
+    /// an empty `base_url` from its CXone configuration (see `crate::discovery`).
+    pub issuer: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -82,6 +168,8 @@ impl fmt::Debug for Config {
                 &self.webhook_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("audit_path", &self.audit_path)
+            .field("auth", &self.auth)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -106,6 +194,8 @@ impl Config {
             webhook_url: None,
             webhook_secret: None,
             audit_path: None,
+            auth: AuthMode::ClientCredentials,
+            issuer: None,
         }
     }
 
@@ -113,13 +203,23 @@ impl Config {
     /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`, and the optional
     /// `CXONE_CDP_WEBHOOK_URL`, `CXONE_CDP_WEBHOOK_SECRET` and
     /// `CXONE_CDP_AUDIT_PATH`.
+    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`; also
+    /// `CXONE_CDP_AUTH` (`client_credentials` | `access_key`),
+    /// `CXONE_CDP_ACCESS_KEY_ID`, `CXONE_CDP_ACCESS_KEY_SECRET` and
+    /// `CXONE_CDP_ISSUER` (with an issuer, the base URL may be left out and is
+    /// then discovered).
     pub fn from_env() -> Result<Config> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let need = |k: &str| {
             get(k).ok_or_else(|| Error::validation(format!("environment variable {k} is not set")))
         };
+        let issuer = get("CXONE_CDP_ISSUER");
+        let base_url = match &issuer {
+            Some(_) => get("CXONE_CDP_BASE_URL").unwrap_or_default(),
+            None => need("CXONE_CDP_BASE_URL")?,
+        };
         let mut c = Config::new(
-            need("CXONE_CDP_BASE_URL")?,
+            base_url,
             need("CXONE_CDP_CLIENT_ID")?,
             need("CXONE_CDP_CLIENT_SECRET")?,
         );
@@ -127,6 +227,12 @@ impl Config {
         c.webhook_url = get("CXONE_CDP_WEBHOOK_URL");
         c.webhook_secret = get("CXONE_CDP_WEBHOOK_SECRET");
         c.audit_path = get("CXONE_CDP_AUDIT_PATH").map(PathBuf::from);
+        c.issuer = issuer;
+        c.auth = AuthMode::parse(
+            get("CXONE_CDP_AUTH").as_deref(),
+            get("CXONE_CDP_ACCESS_KEY_ID"),
+            get("CXONE_CDP_ACCESS_KEY_SECRET"),
+        )?;
         Ok(c)
     }
 
@@ -145,7 +251,15 @@ impl Config {
 
     /// Checks the settings (no network).
     pub fn check(&self) -> Result<()> {
-        check_url("base_url", &self.base_url)?;
+        if self.base_url.is_empty() && self.issuer.is_some() {
+            // Discovered from the issuer (crate::discovery).
+        } else if self.base_url.is_empty() {
+            return Err(Error::validation(
+                "base_url is empty (give base_url, or an issuer to discover it from)",
+            ));
+        } else {
+            check_url("base_url", &self.base_url)?;
+        }
         if let Some(t) = &self.token_url {
             check_url("token_url", t)?;
         }
@@ -156,6 +270,31 @@ impl Config {
             {
                 return Err(Error::validation(
                     "webhook_url must be an absolute http:// or https:// URL",
+                ));
+            }
+        }
+        if let Some(i) = &self.issuer {
+            check_url("issuer", i)?;
+        }
+        if let AuthMode::AccessKey {
+            access_key_id,
+            access_key_secret,
+        } = &self.auth
+        {
+            if access_key_id.is_empty() {
+                return Err(Error::validation(
+                    "auth='access_key' needs access_key_id (it is empty)",
+                ));
+            }
+            if access_key_secret.is_empty() {
+                return Err(Error::validation(
+                    "auth='access_key' needs access_key_secret (it is empty)",
+                ));
+            }
+            if self.token_url.is_none() && self.issuer.is_none() {
+                return Err(Error::validation(
+                    "auth='access_key' needs token_url or issuer (the CXone token endpoint \
+                     is not on the API host; give the issuer to discover it)",
                 ));
             }
         }

@@ -32,6 +32,11 @@ pub enum ErrorKind {
     Pagination,
     /// A webhook, audit or other local I/O failure; also internal bugs (panics).
     Other,
+    /// API discovery failed: a `.well-known` document answered with an HTTP
+    /// error, was not JSON or lacked a field, or the `id_token` needed for
+    /// the tenant id was missing or malformed. (An issuer that cannot be
+    /// reached at all is a `Connection` / `Timeout` error.)
+    Discovery,
 }
 
 impl ErrorKind {
@@ -48,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Connection => "ConnectionError",
             ErrorKind::Pagination => "PaginationError",
             ErrorKind::Other => "CxoneError",
+            ErrorKind::Discovery => "DiscoveryError",
         }
     }
 }

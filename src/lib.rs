@@ -9,6 +9,7 @@ pub mod cache;
 pub mod client;
 pub mod completion;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod http;

@@ -7,6 +7,7 @@ from cxone_cdp.errors import (
     BadRequestError,
     ConnectionError,
     CxoneError,
+    DiscoveryError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
@@ -36,6 +37,7 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "PaginationError",
+    "DiscoveryError",
 ]
 
 # Completion callbacks are delivered in the background; give any still in

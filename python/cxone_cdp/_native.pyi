@@ -3,7 +3,7 @@
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from os import PathLike
-from typing import Any, final
+from typing import Any, Literal, final
 
 from cxone_cdp._frames import ArrowArrayExportable, ArrowStreamExportable
 
@@ -53,7 +53,7 @@ class Ready:
 class Querier:
     def __new__(
         cls,
-        base_url: str,
+        base_url: str | None,
         client_id: str,
         client_secret: str,
         *,
@@ -70,11 +70,15 @@ class Querier:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         audit_path: str | PathLike[str] | None = None,
+        auth: Literal["client_credentials", "access_key"] | None = None,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        issuer: str | None = None,
     ) -> Querier: ...
     @classmethod
     def from_env(cls, **overrides: Any) -> Querier: ...
     @property
-    def base_url(self) -> str: ...
+    def base_url(self) -> str | None: ...
     @property
     def client_id(self) -> str: ...
     def attributes(self) -> dict[str, str]: ...
@@ -142,11 +146,46 @@ class Querier:
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
     def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
+    @property
+    def auth(self) -> Literal["client_credentials", "access_key"]: ...
+    @property
+    def issuer(self) -> str | None: ...
+    @property
+    def area(self) -> str | None: ...
+    @classmethod
+    def discover(
+        cls,
+        issuer: str | None = None,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth: Literal["client_credentials", "access_key"] | None = None,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        **options: Any,
+    ) -> Querier: ...
+    @classmethod
+    def discover_async(
+        cls,
+        issuer: str | None = None,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth: Literal["client_credentials", "access_key"] | None = None,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        **options: Any,
+    ) -> Awaitable[Querier]: ...
     # issue 5: metrics and cache
     def metrics(self) -> dict[str, int | float | None]: ...
     def metrics_prometheus(self) -> str: ...
     def cache_stats(self) -> dict[str, int | float]: ...
     def clear_cache(self) -> None: ...
+
 
 def _wait_for_callbacks(timeout: float = 5.0) -> bool: ...
 def _reset_log_cache() -> None: ...
@@ -175,6 +214,18 @@ class Simulator:
     def client_id(self) -> str: ...
     @property
     def client_secret(self) -> str: ...
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def access_key_secret(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def area(self) -> str: ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def auth_token_url(self) -> str: ...
     def stats_json(self) -> str: ...
     def webhooks_json(self) -> str: ...
     def callbacks(self) -> list[dict[str, Any]]: ...

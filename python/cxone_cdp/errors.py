@@ -27,6 +27,7 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "PaginationError",
+    "DiscoveryError",
 ]
 
 
@@ -130,3 +131,13 @@ class ConnectionError(CxoneError, builtins.ConnectionError):  # noqa: A001
 
 class PaginationError(CxoneError):
     """The server broke the pagination contract (a repeated cursor)."""
+
+
+class DiscoveryError(CxoneError):
+    """API discovery failed: a ``.well-known`` document (OpenID or CXone
+    configuration) answered with an HTTP error, was not JSON or lacked its
+    field (``token_endpoint`` / ``api_endpoint``), or the ``id_token`` needed
+    for the tenant id was missing or malformed. ``code`` is
+    ``invalid_discovery_document``, ``invalid_id_token``, ``missing_id_token``,
+    ``missing_tenant_id`` or the document's error code; an issuer that cannot
+    be reached at all raises :class:`ConnectionError` / :class:`TimeoutError`."""

@@ -40,7 +40,23 @@ FAULTS: dict[str, str] = {
     "repeat_cursor_after": "after n pages, hand back a cursor that was already followed",
     "html_502_every": "502 with an HTML (non-JSON) body every n-th API call",
     "truncated_every": "200 with a truncated JSON body every n-th members call",
+    "broken_discovery": (
+        "serve broken discovery: 'missing_field', 'not_json' or '404' (both"
+        " .well-known documents, or one with an 'openid:' / 'cxone:' prefix),"
+        " or 'bad_id_token' (a malformed id_token from /auth/token)"
+    ),
 }
+
+#: Settings that are credentials or identity rather than faults (kept by
+#: ``clear_faults``).
+_IDENTITY = (
+    "client_id",
+    "client_secret",
+    "access_key_id",
+    "access_key_secret",
+    "tenant_id",
+    "area",
+)
 
 _OPS = {
     "eq": "=",
@@ -88,13 +104,23 @@ class Simulator:
         port: int = 0,
         client_id: str = "sim-client",
         client_secret: str = "sim-secret",
+        access_key_id: str = "sim-key",
+        access_key_secret: str = "sim-key-secret",
+        tenant_id: str = "11111111-2222-4333-8444-555555555555",
+        area: str = "sim1",
         **faults: Any,
     ) -> None:
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise TypeError(f"unknown simulator option(s): {', '.join(sorted(unknown))}")
         self._options: dict[str, Any] = dict(
-            client_id=client_id, client_secret=client_secret, **faults
+            client_id=client_id,
+            client_secret=client_secret,
+            access_key_id=access_key_id,
+            access_key_secret=access_key_secret,
+            tenant_id=tenant_id,
+            area=area,
+            **faults,
         )
         self._members = members
         self._port = port
@@ -156,6 +182,36 @@ class Simulator:
     def client_secret(self) -> str:
         return str(self._options["client_secret"])
 
+    @property
+    def access_key_id(self) -> str:
+        """Access key id for the CXone password grant (``auth="access_key"``)."""
+        return str(self._options["access_key_id"])
+
+    @property
+    def access_key_secret(self) -> str:
+        return str(self._options["access_key_secret"])
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant the id_token names and the CXone configuration serves."""
+        return str(self._options["tenant_id"])
+
+    @property
+    def area(self) -> str:
+        return str(self._options["area"])
+
+    @property
+    def issuer(self) -> str:
+        """The issuer for discovery: serves ``/.well-known/openid-configuration``
+        (token endpoint ``{issuer}/auth/token``) and
+        ``/.well-known/cxone-configuration?tenantId=...`` (API endpoint = base URL)."""
+        return self._sim.issuer
+
+    @property
+    def auth_token_url(self) -> str:
+        """The CXone-style token endpoint (password grant): ``{base_url}/auth/token``."""
+        return self._sim.auth_token_url
+
     # -- introspection and control -------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -179,9 +235,7 @@ class Simulator:
     def set_faults(self, **faults: Any) -> None:
         """Change the given fault switches (others keep their value)."""
         self._sim.set_faults(**faults)
-        self._options.update(
-            {k: v for k, v in faults.items() if k in ("client_id", "client_secret")}
-        )
+        self._options.update({k: v for k, v in faults.items() if k in _IDENTITY})
 
     def clear_faults(self) -> None:
         """Turn every fault switch off."""

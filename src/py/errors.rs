@@ -7,7 +7,7 @@ use pyo3::types::PyDict;
 
 use crate::error::{Error, ErrorKind};
 
-const KINDS: [ErrorKind; 11] = [
+const KINDS: [ErrorKind; 12] = [
     ErrorKind::Validation,
     ErrorKind::Authentication,
     ErrorKind::PermissionDenied,
@@ -19,6 +19,7 @@ const KINDS: [ErrorKind; 11] = [
     ErrorKind::Connection,
     ErrorKind::Pagination,
     ErrorKind::Other,
+    ErrorKind::Discovery,
 ];
 
 static CLASSES: PyOnceLock<Vec<(ErrorKind, Py<PyAny>)>> = PyOnceLock::new();

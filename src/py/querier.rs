@@ -132,7 +132,8 @@ impl Querier {
     #[pyo3(signature = (base_url, client_id, client_secret, *, token_url=None, scopes=None,
         timeout=60.0, connect_timeout=10.0, max_retries=3, backoff_base=0.5, backoff_max=8.0,
         retry_after_cap=60.0, cache_size=50, cache_ttl=120.0, webhook_url=None,
-        webhook_secret=None, audit_path=None))]
+        webhook_secret=None, audit_path=None, auth=None, access_key_id=None,
+        access_key_secret=None, issuer=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: &Bound<'_, PyAny>,
@@ -151,10 +152,14 @@ impl Querier {
         webhook_url: Option<String>,
         webhook_secret: Option<String>,
         audit_path: Option<std::path::PathBuf>,
+        auth: Option<&Bound<'_, PyAny>>,
+        access_key_id: Option<&Bound<'_, PyAny>>,
+        access_key_secret: Option<&Bound<'_, PyAny>>,
+        issuer: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let build = || -> Result<Self> {
             let mut config = Config::new(
-                str_arg(base_url, "base_url")?,
+                opt_str_arg(Some(base_url), "base_url")?.unwrap_or_default(),
                 str_arg(client_id, "client_id")?,
                 str_arg(client_secret, "client_secret")?,
             );
@@ -195,6 +200,7 @@ impl Querier {
             config.webhook_url = webhook_url.clone().filter(|u| !u.is_empty());
             config.webhook_secret = webhook_secret.clone().filter(|s| !s.is_empty());
             config.audit_path = audit_path.clone().filter(|p| !p.as_os_str().is_empty());
+            apply_auth(&mut config, auth, access_key_id, access_key_secret, issuer)?;
             let _guard = runtime().enter();
             let client = Client::new(config)?;
             Ok(Querier {
@@ -226,6 +232,20 @@ impl Querier {
             None => PyDict::new(py),
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        for (arg, var) in AUTH_ENV {
+            if !kwargs.contains(arg)? {
+                if let Some(v) = env(var) {
+                    kwargs.set_item(arg, v)?;
+                }
+            }
+        }
+        // With an issuer the base URL may be left out: it is discovered.
+        if !kwargs.contains("base_url")?
+            && env("CXONE_CDP_BASE_URL").is_none()
+            && kwargs.get_item("issuer")?.is_some_and(|v| !v.is_none())
+        {
+            kwargs.set_item("base_url", py.None())?;
+        }
         let mut positional = Vec::new();
         for (arg, var) in [
             ("base_url", "CXONE_CDP_BASE_URL"),
@@ -262,9 +282,10 @@ impl Querier {
         cls.call(PyTuple::new(py, positional)?, Some(&kwargs))
     }
 
+    /// The API base URL: as given, or discovered (`None` until discovery ran).
     #[getter]
-    fn base_url(&self) -> String {
-        self.client.config().base_url.clone()
+    fn base_url(&self) -> Option<String> {
+        self.client.base_url()
     }
 
     #[getter]
@@ -274,9 +295,19 @@ impl Querier {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.client.config();
+        let base = match self.client.base_url() {
+            Some(b) => PyString::new(py, &b).repr()?.to_string(),
+            None => "None".to_string(),
+        };
+        let mode = match &c.auth {
+            crate::config::AuthMode::ClientCredentials => String::new(),
+            crate::config::AuthMode::AccessKey { access_key_id, .. } => format!(
+                ", auth='access_key', access_key_id={}",
+                PyString::new(py, access_key_id).repr()?
+            ),
+        };
         Ok(format!(
-            "Querier(base_url={}, client_id={})",
-            PyString::new(py, &c.base_url).repr()?,
+            "Querier(base_url={base}, client_id={}{mode})",
             PyString::new(py, &c.client_id).repr()?
         ))
     }
@@ -522,6 +553,103 @@ impl Querier {
         Ok(filter::complexity(&f))
     }
 
+    // ---- issue 9: auth modes and discovery ----
+
+    /// `"client_credentials"` or `"access_key"`.
+    #[getter]
+    fn auth(&self) -> &'static str {
+        self.client.auth_mode()
+    }
+
+    /// The issuer used for discovery, if any.
+    #[getter]
+    fn issuer(&self) -> Option<String> {
+        self.client.config().issuer.clone()
+    }
+
+    /// The area (from discovery), if known.
+    #[getter]
+    fn area(&self) -> Option<String> {
+        self.client.area()
+    }
+
+    /// A Querier whose token endpoint and API base URL come from discovery
+    /// against `issuer` (default: the usual CXone issuer), resolved now;
+    /// explicit `base_url` / `token_url` win (their documents are not asked for).
+    #[classmethod]
+    #[pyo3(signature = (issuer=None, *, client_id, client_secret, auth=None, access_key_id=None,
+        access_key_secret=None, base_url=None, token_url=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn discover<'py>(
+        cls: &Bound<'py, PyType>,
+        issuer: Option<&Bound<'py, PyAny>>,
+        client_id: &Bound<'py, PyAny>,
+        client_secret: &Bound<'py, PyAny>,
+        auth: Option<&Bound<'py, PyAny>>,
+        access_key_id: Option<&Bound<'py, PyAny>>,
+        access_key_secret: Option<&Bound<'py, PyAny>>,
+        base_url: Option<&Bound<'py, PyAny>>,
+        token_url: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let q = discover_build(
+            cls,
+            [
+                issuer,
+                auth,
+                access_key_id,
+                access_key_secret,
+                base_url,
+                token_url,
+            ],
+            client_id,
+            client_secret,
+            options,
+        )?;
+        let client = q.cast::<Querier>()?.get().client.clone();
+        block_on(cls.py(), async move { client.discover().await })?;
+        Ok(q)
+    }
+
+    /// `await Querier.discover_async(...)`: like `discover`, without blocking.
+    #[classmethod]
+    #[pyo3(signature = (issuer=None, *, client_id, client_secret, auth=None, access_key_id=None,
+        access_key_secret=None, base_url=None, token_url=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn discover_async<'py>(
+        cls: &Bound<'py, PyType>,
+        issuer: Option<&Bound<'py, PyAny>>,
+        client_id: &Bound<'py, PyAny>,
+        client_secret: &Bound<'py, PyAny>,
+        auth: Option<&Bound<'py, PyAny>>,
+        access_key_id: Option<&Bound<'py, PyAny>>,
+        access_key_secret: Option<&Bound<'py, PyAny>>,
+        base_url: Option<&Bound<'py, PyAny>>,
+        token_url: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let q = discover_build(
+            cls,
+            [
+                issuer,
+                auth,
+                access_key_id,
+                access_key_secret,
+                base_url,
+                token_url,
+            ],
+            client_id,
+            client_secret,
+            options,
+        )?;
+        let client = q.cast::<Querier>()?.get().client.clone();
+        let q = q.unbind();
+        into_awaitable(cls.py(), async move {
+            client.discover().await?;
+            Ok(q)
+        })
+    }
+
     // --- issue 5: metrics, cache ---
 
     /// The metrics as a flat dict (tutorial keys `total`, `success`,
@@ -546,6 +674,80 @@ impl Querier {
     fn clear_cache(&self) {
         self.client.clear_cache()
     }
+}
+
+/// `(keyword, environment variable)` pairs `from_env` reads for auth and discovery.
+const AUTH_ENV: [(&str, &str); 4] = [
+    ("auth", "CXONE_CDP_AUTH"),
+    ("access_key_id", "CXONE_CDP_ACCESS_KEY_ID"),
+    ("access_key_secret", "CXONE_CDP_ACCESS_KEY_SECRET"),
+    ("issuer", "CXONE_CDP_ISSUER"),
+];
+
+/// An optional str argument (`None` stays `None`).
+fn opt_str_arg(v: Option<&Bound<'_, PyAny>>, name: &str) -> Result<Option<String>> {
+    match v {
+        Some(v) if !v.is_none() => str_arg(v, name).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Sets the auth mode and issuer from the constructor's keywords (checked
+/// with the rest of the config before any request).
+fn apply_auth(
+    config: &mut Config,
+    auth: Option<&Bound<'_, PyAny>>,
+    access_key_id: Option<&Bound<'_, PyAny>>,
+    access_key_secret: Option<&Bound<'_, PyAny>>,
+    issuer: Option<&Bound<'_, PyAny>>,
+) -> Result<()> {
+    config.auth = crate::config::AuthMode::parse(
+        opt_str_arg(auth, "auth")?.as_deref(),
+        opt_str_arg(access_key_id, "access_key_id")?,
+        opt_str_arg(access_key_secret, "access_key_secret")?,
+    )?;
+    config.issuer = opt_str_arg(issuer, "issuer")?;
+    Ok(())
+}
+
+/// `cls(base_url, client_id, client_secret, issuer=..., ...)` for `discover`:
+/// the issuer defaults to `DEFAULT_ISSUER`; `None` values are left out.
+fn discover_build<'py>(
+    cls: &Bound<'py, PyType>,
+    named: [Option<&Bound<'py, PyAny>>; 6],
+    client_id: &Bound<'py, PyAny>,
+    client_secret: &Bound<'py, PyAny>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let kwargs = match options {
+        Some(o) => o.copy()?,
+        None => PyDict::new(py),
+    };
+    let [issuer, auth, key_id, key_secret, base_url, token_url] = named;
+    let issuer = match issuer.filter(|i| !i.is_none()) {
+        Some(i) => i.clone(),
+        None => PyString::new(py, crate::discovery::DEFAULT_ISSUER).into_any(),
+    };
+    kwargs.set_item("issuer", issuer)?;
+    for (k, v) in [
+        ("auth", auth),
+        ("access_key_id", key_id),
+        ("access_key_secret", key_secret),
+        ("token_url", token_url),
+    ] {
+        if let Some(v) = v.filter(|v| !v.is_none()) {
+            kwargs.set_item(k, v)?;
+        }
+    }
+    let base = match base_url {
+        Some(b) => b.clone(),
+        None => py.None().into_bound(py),
+    };
+    cls.call(
+        PyTuple::new(py, [base, client_id.clone(), client_secret.clone()])?,
+        Some(&kwargs),
+    )
 }
 
 /// A serde struct of numbers (and nulls) as a Python dict.

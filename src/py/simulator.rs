@@ -26,6 +26,11 @@ const FIELDS: &[&str] = &[
     "repeat_cursor_after",
     "html_502_every",
     "truncated_every",
+    "access_key_id",
+    "access_key_secret",
+    "tenant_id",
+    "area",
+    "broken_discovery",
 ];
 
 fn seconds(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
@@ -76,6 +81,23 @@ fn apply(cfg: &mut SimConfig, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()
             "repeat_cursor_after" => cfg.repeat_cursor_after = every(n, &v)?,
             "html_502_every" => cfg.html_502_every = every(n, &v)?,
             "truncated_every" => cfg.truncated_every = every(n, &v)?,
+            "access_key_id" => cfg.access_key_id = v.extract()?,
+            "access_key_secret" => cfg.access_key_secret = v.extract()?,
+            "tenant_id" => cfg.tenant_id = v.extract()?,
+            "area" => cfg.area = v.extract()?,
+            "broken_discovery" => {
+                let b: Option<String> = v.extract()?;
+                if let Some(b) = &b {
+                    if !crate::simulator::valid_broken_discovery(b) {
+                        return Err(PyValueError::new_err(format!(
+                            "broken_discovery must be one of {} (optionally prefixed \
+                             'openid:' or 'cxone:'), or None; got {b:?}",
+                            crate::simulator::BROKEN_DISCOVERY.join(", ")
+                        )));
+                    }
+                }
+                cfg.broken_discovery = b;
+            }
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown simulator option {n:?} (known: members, port, {})",
@@ -152,6 +174,38 @@ impl PySimulator {
         self.inner.config().client_secret
     }
 
+    #[getter]
+    fn access_key_id(&self) -> String {
+        self.inner.config().access_key_id
+    }
+
+    #[getter]
+    fn access_key_secret(&self) -> String {
+        self.inner.config().access_key_secret
+    }
+
+    #[getter]
+    fn tenant_id(&self) -> String {
+        self.inner.config().tenant_id
+    }
+
+    #[getter]
+    fn area(&self) -> String {
+        self.inner.config().area
+    }
+
+    /// The issuer for discovery (the base URL).
+    #[getter]
+    fn issuer(&self) -> String {
+        self.inner.issuer()
+    }
+
+    /// The CXone-style token endpoint (password grant), `{base}/auth/token`.
+    #[getter]
+    fn auth_token_url(&self) -> String {
+        self.inner.auth_token_url()
+    }
+
     /// The counters as a JSON object text.
     fn stats_json(&self) -> String {
         serde_json::to_string(&self.inner.stats()).unwrap_or_default()
@@ -198,6 +252,10 @@ impl PySimulator {
             members: cur.members,
             client_id: cur.client_id,
             client_secret: cur.client_secret,
+            access_key_id: cur.access_key_id,
+            access_key_secret: cur.access_key_secret,
+            tenant_id: cur.tenant_id,
+            area: cur.area,
             ..SimConfig::default()
         });
     }

@@ -35,6 +35,33 @@ pub struct SimConfig {
     pub html_502_every: Option<u64>,
     /// 200 with a truncated JSON body every n-th members call.
     pub truncated_every: Option<u64>,
+    /// Access key for the CXone password grant at `POST /auth/token`
+    /// (with `client_id`/`client_secret` as HTTP Basic).
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    /// Tenant named by the id_token and served by
+    /// `/.well-known/cxone-configuration?tenantId=...`.
+    pub tenant_id: String,
+    /// Area in the id_token and the CXone configuration.
+    pub area: String,
+    /// Serve broken discovery: `"missing_field"`, `"not_json"` or `"404"`
+    /// (both well-known documents, or one with an `"openid:"` / `"cxone:"`
+    /// prefix), or `"bad_id_token"` (tokens from `/auth/token` carry a
+    /// malformed id_token).
+    pub broken_discovery: Option<String>,
+}
+
+/// The values `broken_discovery` accepts (each also with an `openid:` or
+/// `cxone:` prefix, except `bad_id_token`).
+pub const BROKEN_DISCOVERY: [&str; 4] = ["missing_field", "not_json", "404", "bad_id_token"];
+
+/// Is `v` a valid `broken_discovery` value?
+pub fn valid_broken_discovery(v: &str) -> bool {
+    match v.split_once(':') {
+        Some(("openid" | "cxone", k)) => k != "bad_id_token" && BROKEN_DISCOVERY.contains(&k),
+        Some(_) => false,
+        None => BROKEN_DISCOVERY.contains(&v),
+    }
 }
 
 impl Default for SimConfig {
@@ -56,6 +83,11 @@ impl Default for SimConfig {
             repeat_cursor_after: None,
             html_502_every: None,
             truncated_every: None,
+            access_key_id: "sim-key".into(),
+            access_key_secret: "sim-key-secret".into(),
+            tenant_id: "11111111-2222-4333-8444-555555555555".into(),
+            area: "sim1".into(),
+            broken_discovery: None,
         }
     }
 }

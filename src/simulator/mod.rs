@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, ErrorKind};
 
-pub use config::SimConfig;
+pub use config::{valid_broken_discovery, SimConfig, BROKEN_DISCOVERY};
 pub use state::SCOPES;
 pub use stats::{Callback, Stats};
 
@@ -191,6 +191,16 @@ impl Simulator {
 
     pub fn token_url(&self) -> String {
         format!("{}/oauth/token", self.base_url())
+    }
+
+    /// The issuer for discovery (`{issuer}/.well-known/...`): the base URL.
+    pub fn issuer(&self) -> String {
+        self.base_url()
+    }
+
+    /// The CXone-style token endpoint (password grant): `{base}/auth/token`.
+    pub fn auth_token_url(&self) -> String {
+        format!("{}/auth/token", self.base_url())
     }
 
     pub fn callback_url(&self) -> String {

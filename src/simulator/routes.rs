@@ -39,8 +39,11 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Dropped> {
     let path = req.uri().path().to_string();
-    if path == "/oauth/token" {
-        return Ok(token(&shared, req).await);
+    if path == "/oauth/token" || path == "/auth/token" {
+        return Ok(token(&shared, req, &path).await);
+    }
+    if let Some(doc) = path.strip_prefix("/.well-known/") {
+        return Ok(well_known(&shared, doc, req));
     }
     if let Some(rest) = path.strip_prefix("/_sim/") {
         return Ok(introspection(&shared, rest, req).await);
@@ -75,21 +78,30 @@ fn content_type(h: &HeaderMap) -> String {
 
 // ---------------------------------------------------------------- token
 
-async fn token(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+async fn token(shared: &Shared, req: Request<Incoming>, path: &str) -> Response<Body> {
     let cfg = shared.cfg();
     if let Some(d) = cfg.token_delay {
         tokio::time::sleep(d).await;
     }
-    shared.stats().token_requests += 1;
-    let r = token_inner(shared, &cfg, req).await;
+    {
+        let mut s = shared.stats();
+        s.token_requests += 1;
+        *s.token_by_path.entry(path.to_string()).or_default() += 1;
+    }
+    let cxone = (path == "/auth/token").then(|| issuer_of(req.headers()));
+    let r = token_inner(shared, &cfg, req, cxone).await;
     shared.stats().token(r.status().as_u16());
     r
 }
 
+/// `cxone`: the CXone-style endpoint `/auth/token` (with the issuer URL),
+/// which also takes the password grant and adds an id_token; `None` for the
+/// contract's `/oauth/token`.
 async fn token_inner(
     shared: &Shared,
     cfg: &super::SimConfig,
     req: Request<Incoming>,
+    cxone: Option<String>,
 ) -> Response<Body> {
     if req.method() != Method::POST {
         return oauth_error(405, "invalid_request", "the token endpoint takes POST");
@@ -124,11 +136,23 @@ async fn token_inner(
     let Some(grant) = form.get("grant_type") else {
         return oauth_error(400, "invalid_request", "grant_type is missing");
     };
+    *shared
+        .stats()
+        .token_by_grant
+        .entry(truncate(grant))
+        .or_default() += 1;
+    if let (Some(issuer), "password") = (&cxone, grant.as_str()) {
+        return password_grant(shared, cfg, &form, basic, issuer);
+    }
     if grant != "client_credentials" {
         return oauth_error(
             400,
             "unsupported_grant_type",
-            "only client_credentials is supported",
+            if cxone.is_some() {
+                "only password and client_credentials are supported"
+            } else {
+                "only client_credentials is supported"
+            },
         );
     }
     let (id, secret) = match (form.get("client_id"), form.get("client_secret"), basic) {
@@ -180,16 +204,215 @@ async fn token_inner(
     }
     let scope = scopes.join(" ");
     let token = shared.issue_token(scopes);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": cfg.token_lifetime.as_secs(),
         "scope": scope,
     });
+    if let Some(issuer) = &cxone {
+        body["id_token"] = id_token(cfg, issuer, &id).into();
+    }
+    token_reply(body)
+}
+
+fn token_reply(body: serde_json::Value) -> Response<Body> {
     let mut r = json(200, Bytes::from(body.to_string()));
     r.headers_mut()
         .insert(header::CACHE_CONTROL, "no-store".parse().expect("ascii"));
     r
+}
+
+/// The CXone password grant: client credentials as HTTP Basic (or in the
+/// body), the access key as `username` / `password`. Every scope is granted.
+fn password_grant(
+    shared: &Shared,
+    cfg: &super::SimConfig,
+    form: &BTreeMap<String, String>,
+    basic: Option<(String, String)>,
+    issuer: &str,
+) -> Response<Body> {
+    let client = basic.or_else(|| {
+        Some((
+            form.get("client_id")?.clone(),
+            form.get("client_secret")?.clone(),
+        ))
+    });
+    let Some((id, secret)) = client else {
+        let mut r = oauth_error(
+            401,
+            "invalid_client",
+            "client authentication (HTTP Basic client_id:client_secret) is required",
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Basic".parse().expect("ascii"));
+        return r;
+    };
+    if id != cfg.client_id || secret != cfg.client_secret {
+        let mut r = oauth_error(401, "invalid_client", "client authentication failed");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Basic".parse().expect("ascii"));
+        return r;
+    }
+    let (Some(user), Some(pass)) = (form.get("username"), form.get("password")) else {
+        return oauth_error(
+            400,
+            "invalid_request",
+            "username (access key id) and password (access key secret) are required",
+        );
+    };
+    if *user != cfg.access_key_id || *pass != cfg.access_key_secret {
+        return oauth_error(400, "invalid_grant", "the access key is not valid");
+    }
+    let token = shared.issue_token(SCOPES.to_vec());
+    token_reply(serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": cfg.token_lifetime.as_secs(),
+        "scope": SCOPES.join(" "),
+        "refresh_token": format!("sim_refresh_{}", uuid::Uuid::new_v4().simple()),
+        "refresh_token_expires_in": cfg.token_lifetime.as_secs() * 2,
+        "id_token": id_token(cfg, issuer, user),
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }))
+}
+
+/// Key the simulator signs its id_tokens with (HS256; the client does not
+/// verify them, it only reads `tenantId` and `area`).
+const ID_TOKEN_KEY: &[u8] = b"cxone-cdp-simulator-id-token-key";
+
+/// An HS256-signed JWT naming the tenant and area (or a malformed one under
+/// `broken_discovery = "bad_id_token"`).
+fn id_token(cfg: &super::SimConfig, issuer: &str, subject: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    if cfg.broken_discovery.as_deref() == Some("bad_id_token") {
+        return "not-a-jwt".to_string();
+    }
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let now = chrono::Utc::now().timestamp();
+    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = serde_json::json!({
+        "iss": issuer,
+        "sub": subject,
+        "aud": cfg.client_id,
+        "iat": now,
+        "exp": now + cfg.token_lifetime.as_secs() as i64,
+        "tenantId": cfg.tenant_id,
+        "area": cfg.area,
+        "name": subject,
+    });
+    let payload = b64(payload.to_string().as_bytes());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ID_TOKEN_KEY).expect("any key length");
+    mac.update(signing_input.as_bytes());
+    let sig = b64(&mac.finalize().into_bytes());
+    format!("{signing_input}.{sig}")
+}
+
+/// `http://<Host>`: the simulator's own address as the client reached it.
+fn issuer_of(h: &HeaderMap) -> String {
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && !v.contains(['/', ' ']))
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+// ---------------------------------------------------------------- discovery
+
+/// Which fault `broken_discovery` puts on document `doc` (`openid`, `cxone`).
+fn discovery_fault<'a>(cfg: &'a super::SimConfig, doc: &str) -> Option<&'a str> {
+    let b = cfg.broken_discovery.as_deref()?;
+    let kind = match b.split_once(':') {
+        Some((target, kind)) if target == doc => kind,
+        Some(_) => return None,
+        None => b,
+    };
+    (kind != "bad_id_token").then_some(kind)
+}
+
+/// `/.well-known/openid-configuration` and `/.well-known/cxone-configuration`.
+fn well_known(shared: &Shared, doc: &str, req: Request<Incoming>) -> Response<Body> {
+    let cfg = shared.cfg();
+    let (name, short) = match doc {
+        "openid-configuration" => (doc, "openid"),
+        "cxone-configuration" => (doc, "cxone"),
+        _ => return ApiError::new(404, "not_found", "unknown discovery document").into_response(),
+    };
+    *shared
+        .stats()
+        .well_known
+        .entry(name.to_string())
+        .or_default() += 1;
+    if req.method() != Method::GET {
+        return ApiError::new(405, "method_not_allowed", "discovery documents take GET")
+            .into_response();
+    }
+    let issuer = issuer_of(req.headers());
+    let fault = discovery_fault(&cfg, short);
+    match fault {
+        Some("404") => {
+            return ApiError::new(404, "not_found", format!("no {name} here")).into_response()
+        }
+        Some("not_json") => {
+            return with_type(
+                200,
+                "text/html; charset=utf-8",
+                Bytes::from_static(b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>"),
+            )
+        }
+        _ => {}
+    }
+    let missing = fault == Some("missing_field");
+    let body = if short == "openid" {
+        let mut v = serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/auth/authorize"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks"),
+            "grant_types_supported": ["password", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        });
+        if !missing {
+            v["token_endpoint"] = format!("{issuer}/auth/token").into();
+        }
+        v
+    } else {
+        let query = req.uri().query().unwrap_or("");
+        let tenant = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "tenantId")
+            .map(|(_, v)| v.into_owned());
+        match tenant {
+            None => {
+                return ApiError::bad_request("invalid_request", "tenantId is required")
+                    .into_response()
+            }
+            Some(t) if t != cfg.tenant_id => {
+                return ApiError::new(
+                    404,
+                    "not_found",
+                    format!("unknown tenant {:?}", truncate(&t)),
+                )
+                .into_response()
+            }
+            Some(_) => {}
+        }
+        let mut v = serde_json::json!({
+            "private": false,
+            "tenantId": cfg.tenant_id,
+            "area": cfg.area,
+            "cluster": "SIM1",
+            "domain": "127.0.0.1",
+            "ui_endpoint": issuer,
+            "auth_endpoint": issuer,
+        });
+        if !missing {
+            v["api_endpoint"] = issuer.clone().into();
+        }
+        v
+    };
+    json(200, Bytes::from(body.to_string()))
 }
 
 // ---------------------------------------------------------------- introspection

@@ -24,6 +24,12 @@ pub struct Stats {
     pub page_cache_hits: u64,
     /// Completion callbacks received at `/_sim/callbacks`.
     pub callbacks: u64,
+    /// Token requests by grant type (`client_credentials`, `password`, ...)
+    /// and by path (`/oauth/token`, `/auth/token`).
+    pub token_by_grant: BTreeMap<String, u64>,
+    pub token_by_path: BTreeMap<String, u64>,
+    /// Discovery document requests: `openid-configuration`, `cxone-configuration`.
+    pub well_known: BTreeMap<String, u64>,
 }
 
 impl Stats {
