@@ -577,7 +577,9 @@ mod sim_tests {
             ..small()
         })
         .await;
-        let client = Client::new(discovering(&sim, access_key())).unwrap();
+        let mut c = discovering(&sim, access_key());
+        c.cache_size = 0; // every count must reach the server
+        let client = Client::new(c).unwrap();
         assert_eq!(client.count(AUDIENCE_ID, &[]).await.unwrap(), 250);
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(client.count(AUDIENCE_ID, &[]).await.unwrap(), 250);
