@@ -145,6 +145,7 @@ class Querier:
 
 AUDIENCE_ID: str
 EMPTY_AUDIENCE_ID: str
+SUBSET_AUDIENCE_ID: str
 
 @final
 class Simulator:

@@ -22,8 +22,10 @@ from cxone_cdp import _native
 
 AUDIENCE_ID: str = _native.AUDIENCE_ID
 EMPTY_AUDIENCE_ID: str = _native.EMPTY_AUDIENCE_ID
+#: A third audience: a fixed third of AUDIENCE_ID's members.
+SUBSET_AUDIENCE_ID: str = _native.SUBSET_AUDIENCE_ID
 
-__all__ = ["AUDIENCE_ID", "EMPTY_AUDIENCE_ID", "FAULTS", "Simulator"]
+__all__ = ["AUDIENCE_ID", "EMPTY_AUDIENCE_ID", "FAULTS", "SUBSET_AUDIENCE_ID", "Simulator"]
 
 #: Every fault switch the simulator knows, with its meaning.
 FAULTS: dict[str, str] = {
@@ -40,6 +42,9 @@ FAULTS: dict[str, str] = {
     "repeat_cursor_after": "after n pages, hand back a cursor that was already followed",
     "html_502_every": "502 with an HTML (non-JSON) body every n-th API call",
     "truncated_every": "200 with a truncated JSON body every n-th members call",
+    "missing_attribute_every": (
+        "data (fixed at start): every n-th member has no lifetime_value attribute"
+    ),
 }
 
 _OPS = {

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod errors;
 pub mod iter;
+pub mod partition;
 pub mod querier;
 pub mod runtime;
 pub mod simulator;

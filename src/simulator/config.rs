@@ -35,6 +35,9 @@ pub struct SimConfig {
     pub html_502_every: Option<u64>,
     /// 200 with a truncated JSON body every n-th members call.
     pub truncated_every: Option<u64>,
+    /// Data, fixed at start: every n-th member (1-based) has no
+    /// `lifetime_value` (absent from its attributes; it matches no filter on it).
+    pub missing_attribute_every: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -56,6 +59,7 @@ impl Default for SimConfig {
             repeat_cursor_after: None,
             html_502_every: None,
             truncated_every: None,
+            missing_attribute_every: None,
         }
     }
 }
