@@ -140,6 +140,22 @@ class Querier:
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
     def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
+    def plan_partitions(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        *,
+        by: str,
+        partitions: int = 8,
+    ) -> list[dict[str, Any]]: ...
+    def plan_partitions_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        *,
+        by: str,
+        partitions: int = 8,
+    ) -> Awaitable[list[dict[str, Any]]]: ...
 
 # --- Simulator -------------------------------------------------------------
 
