@@ -12,6 +12,7 @@ Against the embedded simulator with added latency per API call (default
 
     python bench/bench_spark.py [--members 1000000] [--latency 0.05]
                                 [--partitions 16] [--by lifetime_value] [--no-spark]
+                                [--master local[2]]
 
 Needs pyarrow and, for step 3, pyspark and Java (pip install 'cxone-cdp[spark]').
 """
@@ -73,7 +74,7 @@ def plain(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
     return res
 
 
-def spark_runs(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
+def spark_runs(sim: Simulator, partitions: int, by: str, master: str) -> dict[str, float]:
     os.environ.update(
         CXONE_CDP_BASE_URL=sim.base_url,
         CXONE_CDP_TOKEN_URL=sim.token_url,
@@ -86,10 +87,10 @@ def spark_runs(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
     from pyspark.sql import SparkSession
 
     res: dict[str, float] = {}
-    print("Spark local[2] (noop sink):")
+    print(f"Spark {master} (noop sink):")
     t = time.perf_counter()
     spark = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master(master)
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
@@ -122,6 +123,11 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--by", default="lifetime_value")
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument(
+        "--master",
+        default="local[2]",
+        help="Spark master; task slots bound the partitions read at once (local[16] for I/O)",
+    )
     args = ap.parse_args()
     print(
         f"{args.members:,} members, {args.latency * 1000:.0f} ms per API call, pages of 1000, "
@@ -134,7 +140,7 @@ def main() -> None:
             f"(planning included)"
         )
         if not args.no_spark:
-            s = spark_runs(sim, args.partitions, args.by)
+            s = spark_runs(sim, args.partitions, args.by, args.master)
             print(f"  => Spark partitioned / single: {s['single'] / s['partitioned']:.1f}x faster")
 
 

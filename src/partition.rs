@@ -522,7 +522,7 @@ fn round_decimal(x: f64, decimals: i32) -> f64 {
 /// rounded to the coarsest power of ten that stays inside. None when the
 /// interval is at the precision limit.
 pub fn nice_between(a: f64, b: f64) -> Option<f64> {
-    if !(a < b) || !a.is_finite() || !b.is_finite() {
+    if !a.is_finite() || !b.is_finite() || a >= b {
         return None;
     }
     let scale = a.abs().max(b.abs()).max(1.0);
