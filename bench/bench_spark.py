@@ -46,7 +46,8 @@ def timed(label: str, fn):
     t = time.perf_counter()
     out = fn()
     dt = time.perf_counter() - t
-    print(f"  {label:<46} {dt:8.2f} s   {out if isinstance(out, str) else f'{out:,} rows'}")
+    shown = f"{out:,} rows" if isinstance(out, int) else ""
+    print(f"  {label:<46} {dt:8.2f} s   {shown}")
     return dt, out
 
 

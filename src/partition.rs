@@ -363,8 +363,7 @@ fn bracket<T: Clone + Ord>(
 ) -> ((Key<T>, u64), (Key<T>, u64)) {
     let lo = probes
         .iter()
-        .filter(|(_, &c)| c <= t)
-        .next_back()
+        .rfind(|(_, &c)| c <= t)
         .map(|(k, &c)| (k.clone(), c))
         .unwrap_or((Key::Bottom, 0));
     let hi = probes
