@@ -3,6 +3,7 @@
 
     python3 tasks.py demo    # build the package into .venv and run the demo
     python3 tasks.py test    # build, then cargo test, pytest and the stub check
+    python3 tasks.py test --spark   # the same with the optional Spark extra (~400 MB, Java 17+)
     python3 tasks.py lint    # cargo fmt --check, cargo clippy -D warnings, ruff
     python3 tasks.py bench   # the benchmark suite (bench/)
 
@@ -55,7 +56,9 @@ def demo() -> None:
 
 
 def test() -> None:
-    build("test")
+    # The Spark tests (tests/test_spark.py) skip unless pyspark is installed:
+    # `--spark` installs it (a large download; Spark needs Java 17+).
+    build("test,spark" if "--spark" in sys.argv[2:] else "test")
     run("cargo", "test", "--quiet")
     run(PY, "-m", "pytest", "-q", "tests")
     run(PY, "-m", "mypy.stubtest", "cxone_cdp._native", "--allowlist", "stubtest-allowlist.txt")

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod http;
 pub mod metrics;
 pub mod paginate;
+pub mod partition;
 pub mod py;
 pub mod retry;
 pub mod simulator;

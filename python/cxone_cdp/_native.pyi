@@ -185,7 +185,22 @@ class Querier:
     def metrics_prometheus(self) -> str: ...
     def cache_stats(self) -> dict[str, int | float]: ...
     def clear_cache(self) -> None: ...
-
+    def plan_partitions(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        *,
+        by: str,
+        partitions: int = 8,
+    ) -> list[dict[str, Any]]: ...
+    def plan_partitions_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        *,
+        by: str,
+        partitions: int = 8,
+    ) -> Awaitable[list[dict[str, Any]]]: ...
 
 def _wait_for_callbacks(timeout: float = 5.0) -> bool: ...
 def _reset_log_cache() -> None: ...
@@ -194,6 +209,7 @@ def _reset_log_cache() -> None: ...
 
 AUDIENCE_ID: str
 EMPTY_AUDIENCE_ID: str
+SUBSET_AUDIENCE_ID: str
 
 @final
 class Simulator:

@@ -22,8 +22,10 @@ from cxone_cdp import _native
 
 AUDIENCE_ID: str = _native.AUDIENCE_ID
 EMPTY_AUDIENCE_ID: str = _native.EMPTY_AUDIENCE_ID
+#: A third audience: a fixed third of AUDIENCE_ID's members.
+SUBSET_AUDIENCE_ID: str = _native.SUBSET_AUDIENCE_ID
 
-__all__ = ["AUDIENCE_ID", "EMPTY_AUDIENCE_ID", "FAULTS", "Simulator"]
+__all__ = ["AUDIENCE_ID", "EMPTY_AUDIENCE_ID", "FAULTS", "SUBSET_AUDIENCE_ID", "Simulator"]
 
 #: Every fault switch the simulator knows, with its meaning.
 FAULTS: dict[str, str] = {
@@ -44,6 +46,9 @@ FAULTS: dict[str, str] = {
         "serve broken discovery: 'missing_field', 'not_json' or '404' (both"
         " .well-known documents, or one with an 'openid:' / 'cxone:' prefix),"
         " or 'bad_id_token' (a malformed id_token from /auth/token)"
+    ),
+    "missing_attribute_every": (
+        "data (fixed at start): every n-th member has no lifetime_value attribute"
     ),
 }
 

@@ -6,6 +6,7 @@ pub mod arrow;
 pub mod convert;
 pub mod errors;
 pub mod iter;
+pub mod partition;
 pub mod querier;
 pub mod runtime;
 pub mod simulator;

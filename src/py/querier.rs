@@ -15,6 +15,7 @@ use crate::filter::{self, Filter};
 use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, PyJson, PyPairs};
 use crate::py::errors::to_pyerr;
 use crate::py::iter::{Feed, MemberIterator, PageIterator};
+use crate::py::partition::{plan_args, PlanOut};
 use crate::py::runtime::{block_on, drop_later, into_awaitable, runtime};
 
 /// Pages `members()` lets the background walk run ahead (it keeps every
@@ -673,6 +674,50 @@ impl Querier {
     /// Drops every cached answer (counters are kept).
     fn clear_cache(&self) {
         self.client.clear_cache()
+    }
+
+    /// Splits a query into about `partitions` disjoint sub-queries of
+    /// roughly equal size on attribute `by` (number, date or string), found
+    /// with count requests and verified (their counts add up to the query's)
+    /// before it returns. A list of plain dicts: `index`, `audience_id`, `by`,
+    /// `filters` (the caller's plus the partition's own), `expected_count`.
+    #[pyo3(signature = (audience_id, filters=None, *, by, partitions=None),
+        text_signature = "(self, audience_id, filters=None, *, by, partitions=8)")]
+    fn plan_partitions(
+        &self,
+        py: Python<'_>,
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        by: &Bound<'_, PyAny>,
+        partitions: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let (aud, f, by, n) = plan_args(audience_id, filters, by, partitions).map_err(to_pyerr)?;
+        let client = self.client.clone();
+        let plan = block_on(py, async move {
+            crate::partition::plan_partitions(&client, &aud, &f, &by, n)
+                .await
+                .map(PlanOut)
+        })?;
+        Ok(plan.into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (audience_id, filters=None, *, by, partitions=None),
+        text_signature = "(self, audience_id, filters=None, *, by, partitions=8)")]
+    fn plan_partitions_async<'py>(
+        &self,
+        py: Python<'py>,
+        audience_id: &Bound<'py, PyAny>,
+        filters: Option<&Bound<'py, PyAny>>,
+        by: &Bound<'py, PyAny>,
+        partitions: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (aud, f, by, n) = plan_args(audience_id, filters, by, partitions).map_err(to_pyerr)?;
+        let client = self.client.clone();
+        into_awaitable(py, async move {
+            crate::partition::plan_partitions(&client, &aud, &f, &by, n)
+                .await
+                .map(PlanOut)
+        })
     }
 }
 

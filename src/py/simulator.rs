@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::simulator::{SimConfig, Simulator, AUDIENCE_ID, EMPTY_AUDIENCE_ID};
+use crate::simulator::{SimConfig, Simulator, AUDIENCE_ID, EMPTY_AUDIENCE_ID, SUBSET_AUDIENCE_ID};
 
 /// Field names accepted as fault keyword arguments.
 const FIELDS: &[&str] = &[
@@ -31,6 +31,7 @@ const FIELDS: &[&str] = &[
     "tenant_id",
     "area",
     "broken_discovery",
+    "missing_attribute_every",
 ];
 
 fn seconds(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
@@ -98,6 +99,7 @@ fn apply(cfg: &mut SimConfig, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()
                 }
                 cfg.broken_discovery = b;
             }
+            "missing_attribute_every" => cfg.missing_attribute_every = every(n, &v)?,
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown simulator option {n:?} (known: members, port, {})",
@@ -239,6 +241,13 @@ impl PySimulator {
     /// Changes fault switches (only the ones given); the member count stays.
     #[pyo3(signature = (**faults))]
     fn set_faults(&self, faults: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        if let Some(f) = faults {
+            if f.contains("missing_attribute_every")? {
+                return Err(PyValueError::new_err(
+                    "missing_attribute_every shapes the data: it is fixed when the simulator starts",
+                ));
+            }
+        }
         let mut cfg = self.inner.config();
         apply(&mut cfg, faults)?;
         self.inner.set_faults(cfg);
@@ -296,5 +305,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySimulator>()?;
     m.add("AUDIENCE_ID", AUDIENCE_ID)?;
     m.add("EMPTY_AUDIENCE_ID", EMPTY_AUDIENCE_ID)?;
+    m.add("SUBSET_AUDIENCE_ID", SUBSET_AUDIENCE_ID)?;
     Ok(())
 }

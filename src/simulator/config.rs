@@ -49,6 +49,9 @@ pub struct SimConfig {
     /// prefix), or `"bad_id_token"` (tokens from `/auth/token` carry a
     /// malformed id_token).
     pub broken_discovery: Option<String>,
+    /// Data, fixed at start: every n-th member (1-based) has no
+    /// `lifetime_value` (absent from its attributes; it matches no filter on it).
+    pub missing_attribute_every: Option<u64>,
 }
 
 /// The values `broken_discovery` accepts (each also with an `openid:` or
@@ -88,6 +91,7 @@ impl Default for SimConfig {
             tenant_id: "11111111-2222-4333-8444-555555555555".into(),
             area: "sim1".into(),
             broken_discovery: None,
+            missing_attribute_every: None,
         }
     }
 }

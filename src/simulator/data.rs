@@ -205,6 +205,33 @@ fn purchase_days(i: u64) -> i64 {
     PURCHASE_BASE_DAYS + (mix(i, 5) % 1096) as i64
 }
 
+/// Variations of the data, fixed when a simulator starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataOpts {
+    /// Every n-th member (1-based) lacks `lifetime_value`.
+    pub missing_lifetime_every: Option<u64>,
+}
+
+impl DataOpts {
+    pub fn lacks_lifetime_value(&self, i: u64) -> bool {
+        matches!(self.missing_lifetime_every, Some(n) if n > 0 && (i + 1) % n == 0)
+    }
+}
+
+/// Member `i`'s value of attribute `name` under `opts` (None if it has none).
+pub fn attr_in(i: u64, name: &str, opts: DataOpts) -> Option<AttrVal> {
+    if name == "lifetime_value" && opts.lacks_lifetime_value(i) {
+        return None;
+    }
+    attr(i, name)
+}
+
+/// Is member `i` (of the main audience) also in the subset audience? About
+/// a third of the members, chosen by a hash of the index.
+pub fn in_subset(i: u64) -> bool {
+    mix(i, 9) % 3 == 0
+}
+
 pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
     Some(match name {
         "lifecycle_stage" => AttrVal::Str(lifecycle_stage(i)),
@@ -244,8 +271,14 @@ fn write_cents(out: &mut String, c: i64) {
 /// numerically, booleans by value, dates and strings by code point, `~` is a
 /// substring test.
 pub fn matches(i: u64, f: &Filter) -> bool {
+    matches_in(i, f, DataOpts::default())
+}
+
+/// [`matches`] under data options: a member lacking the attribute matches
+/// no condition on it (not even `!=`).
+pub fn matches_in(i: u64, f: &Filter, opts: DataOpts) -> bool {
     use std::cmp::Ordering;
-    let Some(v) = attr(i, &f.attribute) else {
+    let Some(v) = attr_in(i, &f.attribute, opts) else {
         return false;
     };
     let ord: Option<Ordering> = match (&v, &f.value) {
@@ -285,6 +318,11 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// Appends member `i` as a JSON object.
 pub fn write_member(out: &mut String, i: u64) {
+    write_member_in(out, i, DataOpts::default());
+}
+
+/// [`write_member`] under data options.
+pub fn write_member_in(out: &mut String, i: u64, opts: DataOpts) {
     out.push_str("{\"memberId\":\"");
     write_member_id(out, i);
     out.push_str("\",\"joinedAt\":\"");
@@ -295,8 +333,10 @@ pub fn write_member(out: &mut String, i: u64) {
     write_date(out, purchase_days(i));
     out.push_str("\",\"city\":");
     push_json_str(out, city(i));
-    out.push_str(",\"lifetime_value\":");
-    write_cents(out, lifetime_cents(i));
+    if !opts.lacks_lifetime_value(i) {
+        out.push_str(",\"lifetime_value\":");
+        write_cents(out, lifetime_cents(i));
+    }
     out.push_str(",\"is_vip\":");
     out.push_str(if is_vip(i) { "true" } else { "false" });
     out.push_str("}}");
@@ -304,8 +344,13 @@ pub fn write_member(out: &mut String, i: u64) {
 
 /// Member `i` as a JSON value (for `expected_members`).
 pub fn member_json(i: u64) -> serde_json::Value {
+    member_json_in(i, DataOpts::default())
+}
+
+/// [`member_json`] under data options.
+pub fn member_json_in(i: u64, opts: DataOpts) -> serde_json::Value {
     let mut s = String::with_capacity(256);
-    write_member(&mut s, i);
+    write_member_in(&mut s, i, opts);
     serde_json::from_str(&s).expect("member renders as JSON")
 }
 
@@ -366,6 +411,25 @@ mod tests {
         assert_eq!(civil(PURCHASE_BASE_DAYS), (2022, 1, 1));
         assert_eq!(cents_text(-1_250), "-12.5");
         assert_eq!(cents_text(5), "0.05");
+    }
+
+    #[test]
+    fn missing_lifetime_value() {
+        let opts = DataOpts {
+            missing_lifetime_every: Some(4),
+        };
+        let m = member_json_in(3, opts);
+        assert!(m["attributes"].get("lifetime_value").is_none());
+        assert!(m["attributes"]["city"].is_string());
+        assert!(member_json_in(4, opts)["attributes"]["lifetime_value"].is_number());
+        for op in [Operator::Eq, Operator::Neq, Operator::Gt, Operator::Lt] {
+            let f = Filter::new("lifetime_value", op, Value::Int(-1));
+            assert!(!matches_in(3, &f, opts));
+        }
+        let f = Filter::new("lifetime_value", Operator::Gt, Value::Int(-1));
+        assert!(matches_in(3, &f, DataOpts::default()) && matches_in(4, &f, opts));
+        let subset = (0..3_000).filter(|&i| in_subset(i)).count();
+        assert!(subset > 800 && subset < 1_200, "{subset}");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub use stats::{Callback, Stats};
 pub const AUDIENCE_ID: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
 /// The audience with no members.
 pub const EMPTY_AUDIENCE_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// A third audience: about a third of `AUDIENCE_ID`'s members (a fixed,
+/// hash-chosen subset), listed in the same order.
+pub const SUBSET_AUDIENCE_ID: &str = "5b5e7a1d-0c0d-4e5f-8a9b-0123456789ab";
 
 /// A running simulator. Stops on `shutdown()` or drop.
 pub struct Simulator {
@@ -269,7 +272,7 @@ impl Simulator {
         })?;
         let sel = self.shared.selection(audience_id, size, &parsed);
         Ok((0..sel.len())
-            .map(|k| data::member_json(sel.get(k)))
+            .map(|k| data::member_json_in(sel.get(k), self.shared.data))
             .collect())
     }
 

@@ -155,8 +155,20 @@ pub fn select(members: u64, filters: &[Filter]) -> Selection {
     if filters.is_empty() {
         return Selection::All(members);
     }
+    select_in(members, filters, data::DataOpts::default(), false)
+}
+
+/// [`select`] under data options, optionally among the subset audience's
+/// members only.
+pub fn select_in(
+    members: u64,
+    filters: &[Filter],
+    opts: data::DataOpts,
+    subset: bool,
+) -> Selection {
     let v: Vec<u32> = (0..members)
-        .filter(|&i| filters.iter().all(|f| data::matches(i, f)))
+        .filter(|&i| !subset || data::in_subset(i))
+        .filter(|&i| filters.iter().all(|f| data::matches_in(i, f, opts)))
         .map(|i| i as u32)
         .collect();
     Selection::Some(Arc::new(v))

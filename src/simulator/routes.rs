@@ -793,7 +793,7 @@ fn render_page(
         if k > plan.start {
             out.push(',');
         }
-        data::write_member(&mut out, sel.get(k));
+        data::write_member_in(&mut out, sel.get(k), shared.data);
     }
     out.push_str("],\"nextPageToken\":");
     match plan.next {

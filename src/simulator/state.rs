@@ -17,7 +17,7 @@ use crate::filter::Schema;
 use super::config::SimConfig;
 use super::cursor::{Fingerprint, Position};
 use super::data;
-use super::query::{select, Filters, PageFaults, Selection};
+use super::query::{select_in, Filters, PageFaults, Selection};
 use super::stats::{Callback, Stats};
 
 /// The scopes the token endpoint grants.
@@ -48,6 +48,10 @@ struct PageCache {
 pub struct Shared {
     pub members: u64,
     pub schema: Schema,
+    /// Data variations (fixed at start, like `members`).
+    pub data: data::DataOpts,
+    /// Members of the subset audience.
+    pub subset_members: u64,
     cfg: RwLock<SimConfig>,
     /// Bumped by `set_faults`, part of every page cache key.
     pub fault_gen: AtomicU64,
@@ -71,6 +75,12 @@ impl Shared {
         Shared {
             members: cfg.members as u64,
             schema: data::schema(),
+            data: data::DataOpts {
+                missing_lifetime_every: cfg.missing_attribute_every,
+            },
+            subset_members: (0..cfg.members as u64)
+                .filter(|&i| data::in_subset(i))
+                .count() as u64,
             cfg: RwLock::new(cfg),
             fault_gen: AtomicU64::new(0),
             api_calls: AtomicU64::new(0),
@@ -97,6 +107,7 @@ impl Shared {
     /// Replaces the fault switches (the member count stays).
     pub fn set_cfg(&self, mut cfg: SimConfig) {
         cfg.members = self.members as usize;
+        cfg.missing_attribute_every = self.data.missing_lifetime_every;
         *self.cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg;
         self.fault_gen.fetch_add(1, Ordering::SeqCst);
     }
@@ -152,20 +163,22 @@ impl Shared {
         match audience {
             super::AUDIENCE_ID => Some(self.members),
             super::EMPTY_AUDIENCE_ID => Some(0),
+            super::SUBSET_AUDIENCE_ID => Some(self.subset_members),
             _ => None,
         }
     }
 
     /// The selection for (audience, filters), cached per normalized query.
     pub fn selection(&self, audience: &str, size: u64, filters: &Filters) -> Selection {
-        if filters.filters.is_empty() || size == 0 {
+        let subset = audience == super::SUBSET_AUDIENCE_ID;
+        if (filters.filters.is_empty() && !subset) || size == 0 {
             return Selection::All(size);
         }
         let key = format!("{audience}\u{1e}{}", filters.normalized.join("\u{1e}"));
         if let Some(v) = lock(&self.selections).get(&key) {
             return Selection::Some(v.clone());
         }
-        let sel = select(size, &filters.filters);
+        let sel = select_in(self.members, &filters.filters, self.data, subset);
         if let Selection::Some(v) = &sel {
             lock(&self.selections).put(key, v.clone());
         }

@@ -1,0 +1,148 @@
+"""Partitioned vs single-stream reads of a large audience over a slow API.
+
+Against the embedded simulator with added latency per API call (default
+1,000,000 members, 50 ms a call, pages of 1000), one run each:
+
+1. planning: ``Querier.plan_partitions`` (count requests only);
+2. plain Python, Arrow batches (``cxone_cdp.spark.member_batches``, the
+   function the Spark reader uses): one stream vs the plan's partitions on
+   threads;
+3. Spark (local[2]): ``spark.read.format("cxone_cdp")`` written to the
+   ``noop`` sink (every row and column read), one partition vs partitioned.
+
+    python bench/bench_spark.py [--members 1000000] [--latency 0.05]
+                                [--partitions 16] [--by lifetime_value] [--no-spark]
+                                [--master local[2]]
+
+Needs pyarrow and, for step 3, pyspark and Java (pip install 'cxone-cdp[spark]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+from cxone_cdp import Querier
+from cxone_cdp.testing import AUDIENCE_ID, Simulator
+
+
+def arrow_target(q: Querier) -> pa.Schema:
+    from cxone_cdp.spark import _arrow_schema, spark_schema
+
+    return _arrow_schema(spark_schema(q.attributes()))
+
+
+def read_stream(q: Querier, filters, target) -> int:
+    from cxone_cdp.spark import member_batches
+
+    return sum(b.num_rows for b in member_batches(q, AUDIENCE_ID, filters, 1000, target))
+
+
+def timed(label: str, fn):
+    t = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t
+    shown = f"{out:,} rows" if isinstance(out, int) else ""
+    print(f"  {label:<46} {dt:8.2f} s   {shown}")
+    return dt, out
+
+
+def plain(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
+    q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+    target = arrow_target(q)
+    res: dict[str, float] = {}
+    print("plain Python (Arrow batches built from pages):")
+    res["single"], n1 = timed("single stream", lambda: read_stream(q, [], target))
+    res["plan"], plan = timed(
+        f"plan {partitions} partitions by {by}",
+        lambda: q.plan_partitions(AUDIENCE_ID, by=by, partitions=partitions),
+    )
+    print(
+        f"    -> {len(plan)} sub-queries, sizes {min(p['expected_count'] for p in plan):,}"
+        f"..{max(p['expected_count'] for p in plan):,}"
+    )
+
+    def partitioned() -> int:
+        with ThreadPoolExecutor(max_workers=len(plan)) as pool:
+            return sum(pool.map(lambda p: read_stream(q, p["filters"], target), plan))
+
+    res["threads"], n2 = timed(f"partitioned read, {len(plan)} threads", partitioned)
+    assert n1 == n2 == sim.members, (n1, n2)
+    return res
+
+
+def spark_runs(sim: Simulator, partitions: int, by: str, master: str) -> dict[str, float]:
+    os.environ.update(
+        CXONE_CDP_BASE_URL=sim.base_url,
+        CXONE_CDP_TOKEN_URL=sim.token_url,
+        CXONE_CDP_CLIENT_ID=sim.client_id,
+        CXONE_CDP_CLIENT_SECRET=sim.client_secret,
+        PYSPARK_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+    )
+    from cxone_cdp.spark import CxoneDataSource
+    from pyspark.sql import SparkSession
+
+    res: dict[str, float] = {}
+    print(f"Spark {master} (noop sink):")
+    t = time.perf_counter()
+    spark = (
+        SparkSession.builder.master(master)
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    res["start"] = time.perf_counter() - t
+    print(f"  {'session start':<46} {res['start']:8.2f} s")
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.dataSource.register(CxoneDataSource)
+
+    def run(**opts) -> None:
+        df = spark.read.format("cxone_cdp").option("audience", AUDIENCE_ID).options(**opts).load()
+        df.write.format("noop").mode("overwrite").save()
+
+    res["warmup"], _ = timed("warm-up (small filtered read)", lambda: run(filter="city=x#y"))
+    res["single"], _ = timed("one partition", lambda: run())
+    res["partitioned"], _ = timed(
+        f"partitionBy {by}, numPartitions {partitions}",
+        lambda: run(partitionBy=by, numPartitions=str(partitions)),
+    )
+    spark.stop()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--members", type=int, default=1_000_000)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--by", default="lifetime_value")
+    ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument(
+        "--master",
+        default="local[2]",
+        help="Spark master; task slots bound the partitions read at once (local[16] for I/O)",
+    )
+    args = ap.parse_args()
+    print(
+        f"{args.members:,} members, {args.latency * 1000:.0f} ms per API call, pages of 1000, "
+        f"{os.cpu_count()} cores"
+    )
+    with Simulator(members=args.members, latency=args.latency) as sim:
+        p = plain(sim, args.partitions, args.by)
+        print(
+            f"  => partitioned / single: {p['single'] / (p['plan'] + p['threads']):.1f}x faster "
+            f"(planning included)"
+        )
+        if not args.no_spark:
+            s = spark_runs(sim, args.partitions, args.by, args.master)
+            print(f"  => Spark partitioned / single: {s['single'] / s['partitioned']:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
