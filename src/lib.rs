@@ -8,6 +8,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod filter;
 pub mod http;
 pub mod metrics;
