@@ -169,6 +169,8 @@ pub struct Progress {
     pub members: u64,
     /// Pages written so far (including those of a resumed run).
     pub pages: u64,
+    /// Members fetched in this run.
+    pub run_members: u64,
     /// Pages fetched in this run.
     pub run_pages: u64,
     /// Bytes of output so far.
@@ -454,6 +456,7 @@ pub async fn export(
                 let progress = Progress {
                     members: state.members,
                     pages: state.pages,
+                    run_members: state.members - resumed_members,
                     run_pages,
                     bytes: state.bytes,
                     elapsed: started.elapsed().as_secs_f64(),

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 pub mod errors;
+pub mod export;
 pub mod iter;
 pub mod querier;
 pub mod runtime;
@@ -15,5 +16,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     simulator::register(m)?;
     querier::register(m)?;
+    export::register(m)?;
     Ok(())
 }
