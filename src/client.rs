@@ -450,7 +450,11 @@ impl Client {
         decode: impl Fn(&[u8]) -> Result<(T, Option<String>)>,
     ) -> Result<(T, Option<String>)> {
         let url = self.page_url(p, cursor);
-        let (page, next) = self.inner.http.send(Method::GET, &url, None, decode).await?;
+        let (page, next) = self
+            .inner
+            .http
+            .send(Method::GET, &url, None, decode)
+            .await?;
         Ok((page, next.filter(|t| !t.is_empty())))
     }
 
@@ -466,7 +470,12 @@ impl Client {
         T: Send + 'static,
         D: Fn(&[u8]) -> Result<(T, Option<String>)> + Send + Sync + 'static,
     {
-        let state = (self.clone(), prepared, Paginator::new(cursor), Arc::new(decode));
+        let state = (
+            self.clone(),
+            prepared,
+            Paginator::new(cursor),
+            Arc::new(decode),
+        );
         stream::unfold(state, |(client, prepared, mut pager, decode)| async move {
             let cursor = pager.next_request()?.map(str::to_string);
             let result = match client

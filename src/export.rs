@@ -247,6 +247,90 @@ pub fn page_to_jsonl(body: &[u8]) -> Result<(Vec<u8>, usize, Option<String>)> {
     Ok((out, page.items.len(), page.next_page_token))
 }
 
+/// The Arrow side of CSV and Parquet: the layout built from the ordered
+/// schema, each page body decoded straight into a record batch and encoded
+/// to output bytes on the runtime's workers.
+mod columnar {
+    use std::io::Write;
+
+    use arrow_array::RecordBatch;
+
+    use crate::arrow::ArrowLayout;
+    use crate::error::{Error, ErrorKind, Result};
+
+    /// `joinedAt` in CSV: RFC 3339 in UTC with a `Z`, fraction only if any.
+    const CSV_TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
+    /// Rows per Parquet row group (bounds the writer's memory).
+    pub const ROW_GROUP_ROWS: usize = 65_536;
+
+    fn arrow_error(what: &str, e: impl std::fmt::Display) -> Error {
+        Error::new(ErrorKind::Other, format!("{what}: {e}"))
+    }
+
+    /// CSV text of a batch (with the header line if `header`).
+    pub fn csv_bytes(batch: &RecordBatch, header: bool) -> Result<Vec<u8>> {
+        let mut w = arrow_csv::WriterBuilder::new()
+            .with_header(header)
+            .with_timestamp_tz_format(CSV_TIMESTAMP.to_string())
+            .build(Vec::new());
+        w.write(batch).map_err(|e| arrow_error("CSV encoding", e))?;
+        Ok(w.into_inner())
+    }
+
+    /// The CSV header line of a layout.
+    pub fn csv_header(layout: &ArrowLayout) -> Result<Vec<u8>> {
+        csv_bytes(&layout.empty_batch(), true)
+    }
+
+    /// The Arrow IPC stream prefix (the schema message) of a layout.
+    pub fn ipc_header(layout: &ArrowLayout) -> Result<Vec<u8>> {
+        let w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &layout.schema())
+            .map_err(|e| arrow_error("IPC encoding", e))?;
+        w.into_inner().map_err(|e| arrow_error("IPC encoding", e))
+    }
+
+    /// The IPC stream message of one batch (what follows the schema message).
+    pub fn ipc_batch(batch: &RecordBatch, header_len: usize) -> Result<Vec<u8>> {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
+            .map_err(|e| arrow_error("IPC encoding", e))?;
+        w.write(batch).map_err(|e| arrow_error("IPC encoding", e))?;
+        let mut bytes = w.into_inner().map_err(|e| arrow_error("IPC encoding", e))?;
+        bytes.drain(..header_len);
+        Ok(bytes)
+    }
+
+    /// The end-of-stream marker of an IPC stream.
+    pub const IPC_EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+    /// Converts a complete IPC stream file to Parquet (batch by batch).
+    pub fn ipc_to_parquet(stage: &std::path::Path, out: &std::path::Path) -> Result<()> {
+        use parquet::arrow::ArrowWriter;
+        use parquet::basic::Compression;
+        use parquet::file::properties::WriterProperties;
+        let io = |e: std::io::Error| arrow_error("Parquet conversion", e);
+        let input = std::io::BufReader::new(std::fs::File::open(stage).map_err(io)?);
+        let reader = arrow_ipc::reader::StreamReader::try_new(input, None)
+            .map_err(|e| arrow_error("reading the staged batches", e))?;
+        let file = std::fs::File::create(out).map_err(io)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let mut w = ArrowWriter::try_new(file, reader.schema(), Some(props))
+            .map_err(|e| arrow_error("Parquet writer", e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| arrow_error("reading the staged batches", e))?;
+            w.write(&batch)
+                .map_err(|e| arrow_error("Parquet writing", e))?;
+        }
+        let mut file = w
+            .into_inner()
+            .map_err(|e| arrow_error("Parquet writing", e))?;
+        file.flush().and_then(|()| file.sync_data()).map_err(io)?;
+        Ok(())
+    }
+}
+
 /// The output side: a partial file that grows page by page.
 struct Sink {
     format: Format,
@@ -319,16 +403,37 @@ impl Sink {
 
     /// Completes the file and moves it to `output`.
     fn finish(mut self, output: &Path) -> Result<u64> {
-        let _ = self.format;
+        if self.format == Format::Parquet {
+            self.file
+                .write_all(&columnar::IPC_EOS)
+                .map_err(|e| io_error("write the output", &self.path, e))?;
+        }
         self.sync()?;
         drop(self.file);
+        if self.format == Format::Parquet {
+            let converted = sibling(output, ".tmp");
+            let done = columnar::ipc_to_parquet(&self.path, &converted);
+            if let Err(e) = done {
+                let _ = fs::remove_file(&converted);
+                return Err(e);
+            }
+            fs::rename(&converted, output).map_err(|e| io_error("rename the output", output, e))?;
+            let _ = fs::remove_file(&self.path);
+            return fs::metadata(output)
+                .map(|m| m.len())
+                .map_err(|e| io_error("read the output", output, e));
+        }
         fs::rename(&self.path, output).map_err(|e| io_error("rename the output", output, e))?;
         Ok(self.bytes)
     }
 }
 
 /// The fingerprint of a prepared query in a format.
-pub fn fingerprint(prepared: &Prepared, schema: &crate::filter::Schema, format: Format) -> Result<Fingerprint> {
+pub fn fingerprint(
+    prepared: &Prepared,
+    schema: &crate::filter::Schema,
+    format: Format,
+) -> Result<Fingerprint> {
     let filters = prepared
         .query
         .filters
@@ -345,17 +450,64 @@ pub fn fingerprint(prepared: &Prepared, schema: &crate::filter::Schema, format: 
 
 type Decoder = Box<dyn Fn(&[u8]) -> Result<(Payload, Option<String>)> + Send + Sync>;
 
-fn decoder(format: Format) -> Result<Decoder> {
-    match format {
-        Format::Jsonl => Ok(Box::new(|body: &[u8]| {
-            let (data, members, next) = page_to_jsonl(body)?;
-            Ok((Payload::Bytes { data, members }, next))
-        })),
-        other => Err(Error::validation(format!(
-            "export format {} is not available in this build",
-            other.name()
-        ))),
-    }
+/// The per-page decoder of a format (run on the runtime's workers) and the
+/// bytes a fresh output starts with.
+fn decoder(format: Format, attrs: &crate::client::Attributes) -> Result<(Decoder, Vec<u8>)> {
+    use crate::arrow::ArrowLayout;
+    let layout = || {
+        let ordered: Vec<(String, crate::filter::AttrType)> = attrs
+            .items
+            .iter()
+            .filter_map(|(n, t)| crate::filter::AttrType::parse(t).map(|t| (n.clone(), t)))
+            .collect();
+        ArrowLayout::new(&ordered)
+    };
+    Ok(match format {
+        Format::Jsonl => (
+            Box::new(|body: &[u8]| {
+                let (data, members, next) = page_to_jsonl(body)?;
+                Ok((Payload::Bytes { data, members }, next))
+            }),
+            Vec::new(),
+        ),
+        Format::Csv => {
+            let layout = layout();
+            let header = columnar::csv_header(&layout)?;
+            (
+                Box::new(move |body: &[u8]| {
+                    let page = layout.decode_page(body)?;
+                    let data = columnar::csv_bytes(&page.batch, false)?;
+                    Ok((
+                        Payload::Bytes {
+                            data,
+                            members: page.items,
+                        },
+                        page.next_page_token,
+                    ))
+                }),
+                header,
+            )
+        }
+        Format::Parquet => {
+            let layout = layout();
+            let header = columnar::ipc_header(&layout)?;
+            let header_len = header.len();
+            (
+                Box::new(move |body: &[u8]| {
+                    let page = layout.decode_page(body)?;
+                    let data = columnar::ipc_batch(&page.batch, header_len)?;
+                    Ok((
+                        Payload::Bytes {
+                            data,
+                            members: page.items,
+                        },
+                        page.next_page_token,
+                    ))
+                }),
+                header,
+            )
+        }
+    })
 }
 
 /// Runs an export to completion. `on_page` is called after every written
@@ -373,7 +525,7 @@ pub async fn export(
     let prepared = client.prepare(req.query.clone()).await?;
     let attrs = client.attributes().await?;
     let fp = fingerprint(&prepared, &attrs.schema, req.format)?;
-    let decode = decoder(req.format)?;
+    let (decode, header) = decoder(req.format, &attrs)?;
 
     let previous = match (&req.checkpoint, req.resume) {
         (Some(cp), true) => Checkpoint::load(cp)?,
@@ -402,7 +554,15 @@ pub async fn export(
         None => {
             let temp = sibling(&req.output, ".part");
             let mut sink = Sink::create(req.format, temp.clone())?;
-            let bytes = if req.checkpoint.is_some() { sink.sync()? } else { 0 };
+            sink.write(&Payload::Bytes {
+                data: header,
+                members: 0,
+            })?;
+            let bytes = if req.checkpoint.is_some() {
+                sink.sync()?
+            } else {
+                0
+            };
             let state = Checkpoint {
                 version: CHECKPOINT_VERSION,
                 fingerprint: fp,
@@ -568,7 +728,10 @@ mod tests {
         assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
         assert!(!sibling(&path, ".tmp").exists());
         fs::write(&path, b"{}").unwrap();
-        assert_eq!(Checkpoint::load(&path).unwrap_err().kind, ErrorKind::Validation);
+        assert_eq!(
+            Checkpoint::load(&path).unwrap_err().kind,
+            ErrorKind::Validation
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -619,7 +782,11 @@ mod tests {
         };
         // Stop after 3 pages: no final file, a checkpoint, a partial file.
         let e = export(&client, req.clone(), |p| {
-            if p.pages == 3 { Flow::Stop } else { Flow::Continue }
+            if p.pages == 3 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
         })
         .await
         .unwrap_err();
@@ -628,13 +795,18 @@ mod tests {
         let saved = Checkpoint::load(&cp).unwrap().unwrap();
         assert_eq!((saved.pages, saved.members), (3, 300));
         // Garbage past the recorded length is cut off on resume.
-        let mut f = OpenOptions::new().append(true).open(&saved.temp_path).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&saved.temp_path)
+            .unwrap();
         f.write_all(b"{\"memberId\":\"half").unwrap();
         drop(f);
         // A different query may not resume this checkpoint.
         let mut other = req.clone();
         other.query.limit = 50;
-        let e = export(&client, other, |_| Flow::Continue).await.unwrap_err();
+        let e = export(&client, other, |_| Flow::Continue)
+            .await
+            .unwrap_err();
         assert_eq!(e.code.as_deref(), Some("checkpoint_mismatch"));
         let s = export(&client, req, |_| Flow::Continue).await.unwrap();
         assert_eq!(s.resumed_members, 300);
@@ -668,6 +840,75 @@ mod tests {
         let e = export(&client, req, |_| Flow::Continue).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn csv_and_parquet_exports_resume_to_the_full_listing() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let (sim, client) = sim_client(1_050).await;
+        let dir = std::env::temp_dir().join(format!("cxone-exp-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        let want: Vec<String> = sim
+            .expected_members(crate::simulator::AUDIENCE_ID, &[])
+            .unwrap()
+            .iter()
+            .map(|m| m["memberId"].as_str().unwrap().to_string())
+            .collect();
+        for format in [Format::Csv, Format::Parquet] {
+            let out = dir.join(format!("m.{}", format.name()));
+            let cp = dir.join(format!("{}.cp", format.name()));
+            let req = ExportRequest {
+                query: Query::new(crate::simulator::AUDIENCE_ID, vec![], 100),
+                format,
+                output: out.clone(),
+                checkpoint: Some(cp.clone()),
+                resume: true,
+            };
+            let stop = |p: &Progress| {
+                if p.pages == 4 {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            };
+            export(&client, req.clone(), stop).await.unwrap_err();
+            assert!(!out.exists());
+            let s = export(&client, req, |_| Flow::Continue).await.unwrap();
+            assert_eq!((s.members, s.resumed_members), (1_050, 400));
+            let got: Vec<String> = match format {
+                Format::Csv => {
+                    let text = fs::read_to_string(&out).unwrap();
+                    let mut lines = text.lines();
+                    assert_eq!(
+                        lines.next().unwrap(),
+                        "memberId,joinedAt,lifecycle_stage,last_purchase_date,city,lifetime_value,is_vip"
+                    );
+                    lines
+                        .map(|l| l.split(',').next().unwrap().to_string())
+                        .collect()
+                }
+                _ => {
+                    let reader =
+                        ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap())
+                            .unwrap()
+                            .build()
+                            .unwrap();
+                    let mut ids = Vec::new();
+                    for b in reader {
+                        let b = b.unwrap();
+                        let col = b
+                            .column(0)
+                            .as_any()
+                            .downcast_ref::<arrow_array::StringArray>()
+                            .unwrap();
+                        ids.extend(col.iter().map(|v| v.unwrap().to_string()));
+                    }
+                    ids
+                }
+            };
+            assert_eq!(got, want, "{format:?}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! The core (everything but `py`) is plain async Rust, usable and tested
 //! without Python; `py` is the thin PyO3 layer that becomes `cxone_cdp._native`.
+pub mod arrow;
 pub mod audit;
 pub mod auth;
 pub mod cache;

@@ -147,7 +147,10 @@ fn export_members<'py>(
     let on_page = |p: &Progress| {
         Python::attach(|py| {
             if let Some(cb) = &progress {
-                if let Err(e) = cb.call1(py, (p.members, p.pages, p.elapsed, p.run_members, p.run_pages)) {
+                if let Err(e) = cb.call1(
+                    py,
+                    (p.members, p.pages, p.elapsed, p.run_members, p.run_pages),
+                ) {
                     return stop_with(e);
                 }
             }
