@@ -284,9 +284,10 @@ mod columnar {
 
     /// The Arrow IPC stream prefix (the schema message) of a layout.
     pub fn ipc_header(layout: &ArrowLayout) -> Result<Vec<u8>> {
+        // Not `into_inner`: that would finish the stream (end-of-stream marker).
         let w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &layout.schema())
             .map_err(|e| arrow_error("IPC encoding", e))?;
-        w.into_inner().map_err(|e| arrow_error("IPC encoding", e))
+        Ok(w.get_ref().clone())
     }
 
     /// The IPC stream message of one batch (what follows the schema message).
@@ -294,7 +295,7 @@ mod columnar {
         let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
             .map_err(|e| arrow_error("IPC encoding", e))?;
         w.write(batch).map_err(|e| arrow_error("IPC encoding", e))?;
-        let mut bytes = w.into_inner().map_err(|e| arrow_error("IPC encoding", e))?;
+        let mut bytes = std::mem::take(w.get_mut());
         bytes.drain(..header_len);
         Ok(bytes)
     }
