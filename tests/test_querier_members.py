@@ -142,3 +142,32 @@ async def test_async_twins(sim, q):
     assert (await q.validate_async(AUDIENCE_ID, flt))["count"] == len(expected)
     hook = await q.register_webhook_async("a", "https://example.invalid/cb", ["x"], enabled=False)
     assert hook["enabled"] is False
+
+
+def test_from_env_and_overrides(sim, monkeypatch):
+    from cxone_cdp import Querier, ValidationError
+
+    monkeypatch.setenv("CXONE_CDP_BASE_URL", sim.base_url)
+    monkeypatch.setenv("CXONE_CDP_TOKEN_URL", sim.token_url)
+    monkeypatch.setenv("CXONE_CDP_CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("CXONE_CDP_CLIENT_SECRET", sim.client_secret)
+    q = Querier.from_env(max_retries=1)
+    assert q.count(EMPTY_AUDIENCE_ID) == 0
+    assert repr(q) == f"Querier(base_url={sim.base_url!r}, client_id={sim.client_id!r})"
+    q = Querier.from_env(client_id="someone-else")
+    assert q.client_id == "someone-else"
+    monkeypatch.delenv("CXONE_CDP_CLIENT_SECRET")
+    with pytest.raises(ValidationError, match="CXONE_CDP_CLIENT_SECRET"):
+        Querier.from_env()
+
+
+def test_iter_pages_rejects_bad_cursor_and_server_rejects_foreign_cursor(sim, q):
+    from cxone_cdp import BadRequestError, ValidationError
+
+    with pytest.raises(ValidationError):
+        q.iter_pages(AUDIENCE_ID, cursor="")
+    first = next(iter(q.iter_pages(AUDIENCE_ID, limit=10)))
+    # A cursor is bound to its query: reusing it with another limit is a 400.
+    with pytest.raises(BadRequestError) as ei:
+        list(q.iter_pages(AUDIENCE_ID, limit=20, cursor=first.next_cursor))
+    assert ei.value.status == 400 and ei.value.code == "invalid_cursor"

@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from os import PathLike
 from typing import Any, final
 
+from cxone_cdp._frames import ArrowArrayExportable, ArrowStreamExportable
+
 __version__: str
 
 # --- Querier (issue 4) -------------------------------------------------------
@@ -174,6 +176,18 @@ class Simulator:
     def restart(self) -> None: ...
     def shutdown(self) -> None: ...
     def expected_members_json(self, audience_id: str, filters: list[str] = ...) -> str: ...
+
+# --- Arrow output (issue 6) -------------------------------------------------
+
+def _decode_page_arrow(
+    body: bytes, schema: list[tuple[str, str]]
+) -> tuple[ArrowArrayExportable, str | None]:
+    """Decode one members page body into (record batch, nextPageToken)."""
+
+def _decode_pages_table(
+    bodies: list[bytes], schema: list[tuple[str, str]]
+) -> ArrowStreamExportable:
+    """Decode members page bodies into one table (one batch per page)."""
 
 # --- command line helpers (issue 7) ------------------------------------------
 
