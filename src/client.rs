@@ -69,6 +69,15 @@ pub struct Attributes {
     pub schema: Schema,
 }
 
+/// A page decoded by `Client::pages_with`, with the cursor that produced it
+/// and the cursor of the next page (`None`: this was the last page).
+#[derive(Debug, Clone)]
+pub struct DecodedOut<T> {
+    pub page: T,
+    pub cursor: Option<String>,
+    pub next_cursor: Option<String>,
+}
+
 /// The outcome of `Client::validate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
@@ -586,6 +595,80 @@ impl Client {
             d.api(|| auth.tenant_id()).await?;
         }
         Ok(())
+    }
+
+    /// The URL of one members page of a prepared query.
+    fn page_url(&self, p: &Prepared, cursor: Option<&str>) -> String {
+        let mut url = self.url(&Self::members_path(&p.query.audience_id));
+        url.push_str("?limit=");
+        url.push_str(&p.query.limit.to_string());
+        if !p.filter_params.is_empty() {
+            url.push('&');
+            url.push_str(&p.filter_params);
+        }
+        if let Some(c) = cursor {
+            url.push_str("&cursor=");
+            url.push_str(&filter::encode_component(c));
+        }
+        url
+    }
+
+    /// One page of a prepared query decoded straight from the raw body by
+    /// `decode`, which returns the page's content and its `nextPageToken`
+    /// (a body `decode` refuses is retried as a server fault). An empty
+    /// token ends the listing, as in `parse_page`.
+    pub async fn fetch_page_with<T>(
+        &self,
+        p: &Prepared,
+        cursor: Option<&str>,
+        decode: impl Fn(&[u8]) -> Result<(T, Option<String>)>,
+    ) -> Result<(T, Option<String>)> {
+        self.ensure_api().await?;
+        let url = self.page_url(p, cursor);
+        let (page, next) = self
+            .inner
+            .http
+            .send(Method::GET, &url, None, decode)
+            .await?;
+        Ok((page, next.filter(|t| !t.is_empty())))
+    }
+
+    /// Like `pages`, with each page decoded by `decode` from the raw body
+    /// (same pagination state machine).
+    pub fn pages_with<T, D>(
+        &self,
+        prepared: Prepared,
+        cursor: Option<String>,
+        decode: D,
+    ) -> impl Stream<Item = Result<DecodedOut<T>>> + Send + 'static
+    where
+        T: Send + 'static,
+        D: Fn(&[u8]) -> Result<(T, Option<String>)> + Send + Sync + 'static,
+    {
+        let state = (
+            self.clone(),
+            prepared,
+            Paginator::new(cursor),
+            Arc::new(decode),
+        );
+        stream::unfold(state, |(client, prepared, mut pager, decode)| async move {
+            let cursor = pager.next_request()?.map(str::to_string);
+            let result = match client
+                .fetch_page_with(&prepared, cursor.as_deref(), &*decode)
+                .await
+            {
+                Ok((page, next)) => pager.advance(next.as_deref()).map(|()| DecodedOut {
+                    page,
+                    cursor,
+                    next_cursor: next,
+                }),
+                Err(e) => {
+                    pager.stop();
+                    Err(e)
+                }
+            };
+            Some((result, (client, prepared, pager, decode)))
+        })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod completion;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod export;
 pub mod filter;
 pub mod http;
 pub mod metrics;

@@ -263,3 +263,20 @@ def _decode_pages_table(
     bodies: list[bytes], schema: list[tuple[str, str]]
 ) -> ArrowStreamExportable:
     """Decode members page bodies into one table (one batch per page)."""
+
+# --- command line helpers (issue 7) ------------------------------------------
+
+def parse_filter_expr(expr: str) -> tuple[str, str, str]: ...
+def typed_filters(querier: Querier, exprs: list[str]) -> list[_Filter]: ...
+def export_members(
+    querier: Querier,
+    audience_id: str,
+    filters: Sequence[_Filter] | None = None,
+    limit: int = 1000,
+    *,
+    format: str,
+    path: str | PathLike[str],
+    checkpoint: str | PathLike[str] | None = None,
+    resume: bool = False,
+    progress: Any | None = None,
+) -> dict[str, Any]: ...

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod arrow;
 pub mod convert;
 pub mod errors;
+pub mod export;
 pub mod iter;
 pub mod partition;
 pub mod querier;
@@ -61,5 +62,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     simulator::register(m)?;
     querier::register(m)?;
     arrow::register(m)?;
+    export::register(m)?;
     Ok(())
 }
