@@ -140,6 +140,13 @@ class Querier:
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
     def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
+    @staticmethod
+    def _check_local(
+        audience_id: str, filters: Sequence[_Filter] | None = None, limit: int | None = None
+    ) -> None: ...
+
+def _panic_for_test(mode: str = "sync") -> Any:
+    """Test hook (private): panics inside a core task."""
 
 # --- Simulator -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 //! `cxone_cdp._native` module. Each area registers its own classes.
 use pyo3::prelude::*;
 
+pub mod args;
 pub mod convert;
 pub mod errors;
 pub mod iter;
@@ -15,5 +16,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     simulator::register(m)?;
     querier::register(m)?;
+    runtime::register(m)?;
     Ok(())
 }
