@@ -373,7 +373,9 @@ impl Client {
         if name.trim().is_empty() {
             return Err(Error::validation("webhook name is empty"));
         }
-        if name.chars().count() > crate::webhook::MAX_WEBHOOK_NAME || name.chars().any(char::is_control) {
+        if name.chars().count() > crate::webhook::MAX_WEBHOOK_NAME
+            || name.chars().any(char::is_control)
+        {
             return Err(Error::validation(format!(
                 "webhook name must be at most {} characters, without control characters",
                 crate::webhook::MAX_WEBHOOK_NAME

@@ -34,7 +34,10 @@ pub fn number(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
 
 fn int_in<T: TryFrom<i128>>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
     if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
-        return Err(validation(format!("expected an int, got {}", type_name(obj))));
+        return Err(validation(format!(
+            "expected an int, got {}",
+            type_name(obj)
+        )));
     }
     obj.extract::<i128>()
         .ok()
