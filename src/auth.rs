@@ -108,7 +108,9 @@ pub fn refresh_after(expires_in: f64) -> Duration {
     } else {
         life / 2.0
     };
-    Duration::from_secs_f64(secs)
+    // A hostile `expires_in` (1e300) must neither panic here nor overflow
+    // `Instant + Duration`: refresh at least once a year.
+    Duration::from_secs_f64(secs.min(365.0 * 86_400.0))
 }
 
 impl TokenManager {

@@ -23,7 +23,7 @@ impl RetryPolicy {
         let raw = self.backoff_base * 2f64.powi(n.min(62) as i32);
         let capped = raw.min(self.backoff_max).max(0.0);
         let secs = capped * (1.0 - 0.25 * jitter.clamp(0.0, 1.0));
-        Duration::from_secs_f64(secs)
+        saturating_secs(secs)
     }
 
     /// How long to wait before retrying after `err` (retry number `n`), or
@@ -34,11 +34,21 @@ impl RetryPolicy {
         }
         if err.kind == ErrorKind::RateLimit {
             if let Some(secs) = err.retry_after.filter(|s| s.is_finite() && *s >= 0.0) {
-                return Some(Duration::from_secs_f64(secs.min(self.retry_after_cap)));
+                return Some(saturating_secs(secs.min(self.retry_after_cap)));
             }
         }
         Some(self.backoff(n, jitter))
     }
+}
+
+/// `secs` as a `Duration` that never panics: NaN and negatives are zero,
+/// values too large for a `Duration` (a `Retry-After: 1e300`, a cap of
+/// `1e300` s) saturate. (`Duration::from_secs_f64` panics on those.)
+pub fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
 /// Whether a failure is worth another attempt.

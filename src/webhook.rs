@@ -322,6 +322,11 @@ impl WebhookRegistration {
         if self.name.trim().is_empty() {
             return Err(Error::validation("webhook name must not be empty"));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(Error::validation(
+                "webhook name must not contain control characters",
+            ));
+        }
         if self.name.chars().count() > MAX_WEBHOOK_NAME {
             return Err(Error::validation(format!(
                 "webhook name is longer than {MAX_WEBHOOK_NAME} characters"

@@ -201,9 +201,17 @@ class Querier:
         by: str,
         partitions: int = 8,
     ) -> Awaitable[list[dict[str, Any]]]: ...
+    @staticmethod
+    def _check_local(
+        audience_id: str, filters: Sequence[_Filter] | None = None, limit: int | None = None
+    ) -> None: ...
 
 def _wait_for_callbacks(timeout: float = 5.0) -> bool: ...
 def _reset_log_cache() -> None: ...
+
+
+def _panic_for_test(mode: str = "sync") -> Any:
+    """Test hook (private): panics inside a core task."""
 
 # --- Simulator -------------------------------------------------------------
 

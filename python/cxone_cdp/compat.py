@@ -165,7 +165,7 @@ class AudienceQueryPayload:
             raise _invalid(f"a payload must have an audience_id; got {type(obj).__name__}")
         return cls(
             audience_id=audience_id,
-            filters=list(get("filters", None) or []),
+            filters=get("filters", None) or [],  # checked (and listed) by __post_init__
             limit=get("limit", 100),
             offset=get("offset", 0),
         )
@@ -275,6 +275,14 @@ class CXoneAudienceQuerier:
             query = AudienceQueryPayload.coerce(payload)
             for f in query.filters:  # fields may have been changed after construction
                 _check_operator(f.operator)
+            # Everything that needs no schema is refused before any request.
+            if len(query.filters) > self.MAX_FILTER_CONDITIONS:
+                raise _invalid(f"Filter count exceeds maximum {self.MAX_FILTER_CONDITIONS}")
+            cxone_cdp.Querier._check_local(
+                query.audience_id,
+                [(f.attribute_name, f.operator, f.value) for f in query.filters],
+                query.limit,
+            )
             schema = await self.querier.attributes_async()
             for f in query.filters:
                 if f.attribute_name not in schema:

@@ -26,6 +26,9 @@ type Rx = mpsc::Receiver<Result<PageOut>>;
 pub(crate) struct Feed {
     rx: tokio::sync::Mutex<Rx>,
     task: tokio::task::AbortHandle,
+    /// The process whose runtime runs `task` (after `os.fork()` the child
+    /// gets an error instead of waiting forever on a task that never runs).
+    pid: u32,
 }
 
 impl Drop for Feed {
@@ -113,10 +116,14 @@ impl Feed {
         Arc::new(Feed {
             rx: tokio::sync::Mutex::new(rx),
             task: task.abort_handle(),
+            pid: std::process::id(),
         })
     }
 
     pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
+        if let Err(e) = crate::py::runtime::check_same_process(self.pid, "iterator") {
+            return Some(Err(e));
+        }
         self.rx.lock().await.recv().await
     }
 }
@@ -227,7 +234,7 @@ impl MemberIterator {
         }
         let feed = self.feed.clone();
         let buffer = self.buffer.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py::runtime::future_into_py(py, async move {
             loop {
                 if let Some(x) = Self::pop(&buffer) {
                     return Ok(x);
@@ -334,7 +341,7 @@ impl PageIterator {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py::runtime::future_into_py(py, async move {
             match feed.recv().await {
                 None => Err(PyStopAsyncIteration::new_err(())),
                 Some(Err(e)) => Err(to_pyerr(e)),

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod arrow;
+pub mod args;
 pub mod convert;
 pub mod errors;
 pub mod export;
@@ -63,5 +64,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     querier::register(m)?;
     arrow::register(m)?;
     export::register(m)?;
+    runtime::register(m)?;
     Ok(())
 }

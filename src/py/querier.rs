@@ -12,11 +12,12 @@ use crate::client::{check_audience_id, check_limit, Client, Query};
 use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
+use crate::py::args;
 use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, PyJson, PyPairs};
 use crate::py::errors::to_pyerr;
 use crate::py::iter::{Feed, MemberIterator, PageIterator};
 use crate::py::partition::{plan_args, PlanOut};
-use crate::py::runtime::{block_on, drop_later, into_awaitable, runtime};
+use crate::py::runtime::{block_on, check_same_process, drop_later, into_awaitable, runtime};
 
 /// Pages `members()` lets the background walk run ahead (it keeps every
 /// member anyway, so there is no memory bound to protect).
@@ -36,15 +37,18 @@ pub struct Extras {
 pub struct Querier {
     pub client: Client,
     pub extras: Extras,
+    /// The process that made this Querier (its connection pool is that
+    /// process's; see `runtime::check_same_process`).
+    pub created_pid: u32,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration> {
-    if v.is_finite() && v > 0.0 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(Error::validation(format!(
+    // try_from: a finite but huge value (1e300) must not panic.
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) if v.is_finite() && v > 0.0 => Ok(d),
+        _ => Err(Error::validation(format!(
             "{name} must be a positive number of seconds"
-        )))
+        ))),
     }
 }
 
@@ -112,6 +116,13 @@ impl Querier {
             .map(ValidationOut)
     }
 
+    /// The client, or after `os.fork()` a clear error (never the parent's
+    /// connections).
+    fn live_client(&self) -> PyResult<Client> {
+        check_same_process(self.created_pid, "Querier").map_err(to_pyerr)?;
+        Ok(self.client.clone())
+    }
+
     fn webhook_args(events: &Bound<'_, PyAny>) -> Result<Vec<String>> {
         if events.is_instance_of::<PyString>() {
             return Err(Error::validation("events must be a list of str, not a str"));
@@ -142,17 +153,17 @@ impl Querier {
         client_secret: &Bound<'_, PyAny>,
         token_url: Option<&Bound<'_, PyAny>>,
         scopes: Option<&Bound<'_, PyAny>>,
-        timeout: f64,
-        connect_timeout: f64,
-        max_retries: u32,
-        backoff_base: f64,
-        backoff_max: f64,
-        retry_after_cap: f64,
-        cache_size: usize,
-        cache_ttl: f64,
-        webhook_url: Option<String>,
-        webhook_secret: Option<String>,
-        audit_path: Option<std::path::PathBuf>,
+        #[pyo3(from_py_with = args::number)] timeout: f64,
+        #[pyo3(from_py_with = args::number)] connect_timeout: f64,
+        #[pyo3(from_py_with = args::count_u32)] max_retries: u32,
+        #[pyo3(from_py_with = args::number)] backoff_base: f64,
+        #[pyo3(from_py_with = args::number)] backoff_max: f64,
+        #[pyo3(from_py_with = args::number)] retry_after_cap: f64,
+        #[pyo3(from_py_with = args::count_usize)] cache_size: usize,
+        #[pyo3(from_py_with = args::non_negative_seconds)] cache_ttl: f64,
+        #[pyo3(from_py_with = args::opt_str)] webhook_url: Option<String>,
+        #[pyo3(from_py_with = args::opt_str)] webhook_secret: Option<String>,
+        #[pyo3(from_py_with = args::opt_path)] audit_path: Option<std::path::PathBuf>,
         auth: Option<&Bound<'_, PyAny>>,
         access_key_id: Option<&Bound<'_, PyAny>>,
         access_key_secret: Option<&Bound<'_, PyAny>>,
@@ -213,6 +224,7 @@ impl Querier {
                     webhook_secret,
                     audit_path: audit_path.map(|p| p.to_string_lossy().into_owned()),
                 },
+                created_pid: std::process::id(),
             })
         };
         build().map_err(to_pyerr)
@@ -315,22 +327,22 @@ impl Querier {
 
     /// The attribute schema (`name -> type`), fetched once and kept.
     fn attributes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let out = block_on(py, Self::attributes_op(self.client.clone(), false))?;
+        let out = block_on(py, Self::attributes_op(self.live_client()?, false))?;
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
     fn attributes_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        into_awaitable(py, Self::attributes_op(self.client.clone(), false))
+        into_awaitable(py, Self::attributes_op(self.live_client()?, false))
     }
 
     /// Fetches the schema again and keeps it.
     fn refresh_attributes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let out = block_on(py, Self::attributes_op(self.client.clone(), true))?;
+        let out = block_on(py, Self::attributes_op(self.live_client()?, true))?;
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
     fn refresh_attributes_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        into_awaitable(py, Self::attributes_op(self.client.clone(), true))
+        into_awaitable(py, Self::attributes_op(self.live_client()?, true))
     }
 
     #[pyo3(signature = (audience_id, filters=None))]
@@ -341,7 +353,7 @@ impl Querier {
         filters: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let (aud, f) = filter_args(audience_id, filters).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         block_on(py, async move { client.count(&aud, &f).await })
     }
 
@@ -353,7 +365,7 @@ impl Querier {
         filters: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (aud, f) = filter_args(audience_id, filters).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         into_awaitable(py, async move { client.count(&aud, &f).await })
     }
 
@@ -369,7 +381,7 @@ impl Querier {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
         let out = block_on(
             py,
-            Self::validate_op(self.client.clone(), q, require_nonzero),
+            Self::validate_op(self.live_client()?, q, require_nonzero),
         )?;
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
@@ -386,7 +398,7 @@ impl Querier {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
         into_awaitable(
             py,
-            Self::validate_op(self.client.clone(), q, require_nonzero),
+            Self::validate_op(self.live_client()?, q, require_nonzero),
         )
     }
 
@@ -403,7 +415,7 @@ impl Querier {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
         // Pipelined: pages are fetched and parsed in the background while
         // this thread turns the previous ones into Python objects.
-        let feed = Feed::start_listing(self.client.clone(), q, None, MEMBERS_PREFETCH, query_id);
+        let feed = Feed::start_listing(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
         let list = PyList::empty(py);
         loop {
             let f = feed.clone();
@@ -428,9 +440,9 @@ impl Querier {
         query_id: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        let feed = Feed::start_listing(self.client.clone(), q, None, MEMBERS_PREFETCH, query_id);
+        let feed = Feed::start_listing(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
         let list: Py<PyList> = PyList::empty(py).unbind();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::py::runtime::future_into_py(py, async move {
             loop {
                 match feed.clone().recv().await {
                     None => return Ok(list),
@@ -456,7 +468,7 @@ impl Querier {
     ) -> PyResult<MemberIterator> {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
         Ok(MemberIterator::start_with_id(
-            self.client.clone(),
+            self.live_client()?,
             q,
             query_id,
         ))
@@ -484,7 +496,7 @@ impl Querier {
             }
             _ => None,
         };
-        Ok(PageIterator::start(self.client.clone(), q, cursor))
+        Ok(PageIterator::start(self.live_client()?, q, cursor))
     }
 
     #[pyo3(signature = (name, url, events, enabled=true))]
@@ -501,7 +513,7 @@ impl Querier {
             str_arg(url, "url").map_err(to_pyerr)?,
         );
         let events = Self::webhook_args(events).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         let out = block_on(py, async move {
             client.register_webhook(&name, &url, &events, enabled).await
         })?;
@@ -522,7 +534,7 @@ impl Querier {
             str_arg(url, "url").map_err(to_pyerr)?,
         );
         let events = Self::webhook_args(events).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         into_awaitable(py, async move {
             client
                 .register_webhook(&name, &url, &events, enabled)
@@ -692,7 +704,7 @@ impl Querier {
         partitions: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let (aud, f, by, n) = plan_args(audience_id, filters, by, partitions).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         let plan = block_on(py, async move {
             crate::partition::plan_partitions(&client, &aud, &f, &by, n)
                 .await
@@ -712,12 +724,27 @@ impl Querier {
         partitions: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (aud, f, by, n) = plan_args(audience_id, filters, by, partitions).map_err(to_pyerr)?;
-        let client = self.client.clone();
+        let client = self.live_client()?;
         into_awaitable(py, async move {
             crate::partition::plan_partitions(&client, &aud, &f, &by, n)
                 .await
                 .map(PlanOut)
         })
+    }
+
+    /// Every check of (audience_id, filters, limit) that needs no request
+    /// (raises ValidationError); for layers that must refuse bad input before
+    /// their first request (compat).
+    #[staticmethod]
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn _check_local(
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        query_args(audience_id, filters, limit)
+            .map(drop)
+            .map_err(to_pyerr)
     }
 }
 
