@@ -2,8 +2,8 @@
 //! `cxone_cdp._native` module. Each area registers its own classes.
 use pyo3::prelude::*;
 
-pub mod arrow;
 pub mod args;
+pub mod arrow;
 pub mod convert;
 pub mod errors;
 pub mod export;
