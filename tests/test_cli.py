@@ -490,3 +490,45 @@ def test_console_script_is_installed() -> None:
     assert r.returncode == 0
     for cmd in ("attributes", "count", "validate", "export", "diff", "simulate", "demo"):
         assert cmd in r.stdout
+
+
+def test_access_key_mode_with_discovery() -> None:
+    """--auth access_key --discover: the token endpoint and the API root come
+    from the simulator's .well-known documents, the token from the password
+    grant; the count equals the simulator's own."""
+    with Simulator(members=MEMBERS) as sim:
+        env = cli_env(
+            sim,
+            CXONE_CDP_BASE_URL=None,
+            CXONE_CDP_TOKEN_URL=None,
+            CXONE_CDP_ACCESS_KEY_SECRET=sim.access_key_secret,
+        )
+        r = run_cli(
+            sim,
+            "count",
+            AUDIENCE_ID,
+            "--filter",
+            FILTER,
+            "--auth",
+            "access_key",
+            "--access-key-id",
+            sim.access_key_id,
+            "--issuer",
+            sim.issuer,
+            "--discover",
+            env=env,
+        )
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout) == len(expected(sim, FILTER))
+        stats = sim.stats()
+        assert stats["token_by_grant"].get("password") == 1
+        assert sim.access_key_secret not in r.stdout + r.stderr
+
+
+def test_access_key_mode_missing_key_is_usage_error() -> None:
+    with Simulator(members=10) as sim:
+        env = cli_env(sim, CXONE_CDP_ACCESS_KEY_SECRET=None)
+        r = run_cli(sim, "count", AUDIENCE_ID, "--auth", "access_key", env=env)
+        assert r.returncode == 2
+        assert "access-key-id" in r.stderr
+        assert sim.stats()["token_requests"] == 0

@@ -111,6 +111,10 @@ ENV_BASE_URL = "CXONE_CDP_BASE_URL"
 ENV_TOKEN_URL = "CXONE_CDP_TOKEN_URL"
 ENV_CLIENT_ID = "CXONE_CDP_CLIENT_ID"
 ENV_CLIENT_SECRET = "CXONE_CDP_CLIENT_SECRET"
+ENV_AUTH = "CXONE_CDP_AUTH"
+ENV_ACCESS_KEY_ID = "CXONE_CDP_ACCESS_KEY_ID"
+ENV_ACCESS_KEY_SECRET = "CXONE_CDP_ACCESS_KEY_SECRET"
+ENV_ISSUER = "CXONE_CDP_ISSUER"
 
 
 class UsageError(Exception):
@@ -140,6 +144,26 @@ def _connection_parent() -> argparse.ArgumentParser:
     )
     g.add_argument("--max-retries", type=int, default=3, help="retries per request (default 3)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    g.add_argument(
+        "--auth",
+        choices=["client_credentials", "access_key"],
+        help=f"token grant (env {ENV_AUTH}; default client_credentials, the tutorial's contract; "
+        "access_key is the CXone password grant, see docs/real-cxone.md)",
+    )
+    g.add_argument("--access-key-id", help=f"CXone access key id (env {ENV_ACCESS_KEY_ID})")
+    g.add_argument(
+        "--access-key-secret-file",
+        metavar="FILE",
+        help=f"file holding the access key secret (else env {ENV_ACCESS_KEY_SECRET})",
+    )
+    g.add_argument("--issuer", help=f"OAuth issuer for discovery (env {ENV_ISSUER})")
+    g.add_argument(
+        "--discover",
+        action="store_true",
+        help="resolve the token endpoint and API base URL from the issuer's .well-known "
+        "documents (default issuer https://cxone.niceincontact.com); --base-url and "
+        "--token-url still win",
+    )
     return p
 
 
@@ -168,37 +192,61 @@ def _querier(args: argparse.Namespace) -> Any:
     base_url = args.base_url or _env(ENV_BASE_URL)
     token_url = args.token_url or _env(ENV_TOKEN_URL)
     client_id = args.client_id or _env(ENV_CLIENT_ID)
-    if args.client_secret_file:
-        try:
-            with open(args.client_secret_file, encoding="utf-8") as f:
-                secret: str | None = f.readline().strip() or None
-        except OSError as e:
-            raise UsageError(
-                f"cannot read --client-secret-file {args.client_secret_file}: {e.strerror}"
-            ) from None
-        if secret is None:
-            raise UsageError(f"--client-secret-file {args.client_secret_file} is empty")
-    else:
-        secret = _env(ENV_CLIENT_SECRET)
-    missing = [
-        what
-        for what, value in (
-            (f"--base-url or {ENV_BASE_URL}", base_url),
-            (f"--client-id or {ENV_CLIENT_ID}", client_id),
-            (f"{ENV_CLIENT_SECRET} or --client-secret-file", secret),
+    secret = _secret(args.client_secret_file, "--client-secret-file", ENV_CLIENT_SECRET)
+    auth = getattr(args, "auth", None) or _env(ENV_AUTH) or "client_credentials"
+    issuer = getattr(args, "issuer", None) or _env(ENV_ISSUER)
+    discover = bool(getattr(args, "discover", False))
+    key_id = key_secret = None
+    if auth == "access_key":
+        key_id = getattr(args, "access_key_id", None) or _env(ENV_ACCESS_KEY_ID)
+        key_secret = _secret(
+            getattr(args, "access_key_secret_file", None),
+            "--access-key-secret-file",
+            ENV_ACCESS_KEY_SECRET,
         )
-        if value is None
+    elif auth != "client_credentials":
+        raise UsageError(f"{ENV_AUTH} must be client_credentials or access_key, not {auth!r}")
+    required = [
+        (f"--client-id or {ENV_CLIENT_ID}", client_id),
+        (f"{ENV_CLIENT_SECRET} or --client-secret-file", secret),
     ]
+    if not (discover or issuer):
+        required.insert(0, (f"--base-url or {ENV_BASE_URL}", base_url))
+    if auth == "access_key":
+        required += [
+            (f"--access-key-id or {ENV_ACCESS_KEY_ID}", key_id),
+            (f"{ENV_ACCESS_KEY_SECRET} or --access-key-secret-file", key_secret),
+        ]
+    missing = [what for what, value in required if value is None]
     if missing:
         raise UsageError("missing connection settings: " + "; ".join(missing))
-    return Querier(
-        base_url,
-        client_id,
-        secret,
-        token_url=token_url,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-    )
+    options: dict[str, Any] = {
+        "auth": auth,
+        "access_key_id": key_id,
+        "access_key_secret": key_secret,
+        "base_url": base_url,
+        "token_url": token_url,
+        "max_retries": args.max_retries,
+        "timeout": args.timeout,
+    }
+    if discover:
+        return Querier.discover(issuer, client_id=client_id, client_secret=secret, **options)
+    base = options.pop("base_url")
+    return Querier(base, client_id, secret, issuer=issuer, **options)
+
+
+def _secret(path: str | None, flag: str, env: str) -> str | None:
+    """A secret from a file's first line (flag) or else the environment."""
+    if not path:
+        return _env(env)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.readline().strip() or None
+    except OSError as e:
+        raise UsageError(f"cannot read {flag} {path}: {e.strerror}") from None
+    if value is None:
+        raise UsageError(f"{flag} {path} is empty")
+    return value
 
 
 def _parse_filters(exprs: list[str]) -> None:
