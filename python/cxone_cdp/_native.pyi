@@ -142,6 +142,47 @@ class Querier:
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
     def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
+    # --- Arrow path (issue 6) ---
+    def iter_batches(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> BatchIterator: ...
+    def members_arrow(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> ArrowStreamExportable: ...
+    def members_arrow_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Awaitable[ArrowStreamExportable]: ...
+    def to_pandas(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Any: ...
+    def to_polars(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Any: ...
+
+@final
+class BatchIterator(Iterator[ArrowArrayExportable], AsyncIterator[ArrowArrayExportable]):
+    """Record batches (`__arrow_c_array__`), one per non-empty page."""
+
+    def __iter__(self) -> BatchIterator: ...
+    def __next__(self) -> ArrowArrayExportable: ...
+    def __aiter__(self) -> BatchIterator: ...
+    def __anext__(self) -> Awaitable[ArrowArrayExportable]: ...
+    def close(self) -> None: ...
 
 # --- Simulator -------------------------------------------------------------
 
@@ -188,3 +229,7 @@ def _decode_pages_table(
     bodies: list[bytes], schema: list[tuple[str, str]]
 ) -> ArrowStreamExportable:
     """Decode members page bodies into one table (one batch per page)."""
+
+# --- dict-path measurement (issue 6; bench/bench_dict.py) ---------------------
+
+def _dict_bench(bodies: Sequence[bytes], mode: str) -> tuple[int, float]: ...

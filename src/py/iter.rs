@@ -5,10 +5,11 @@
 //! iterator; dropping it aborts the task.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
@@ -20,40 +21,57 @@ use crate::py::convert::Builder;
 use crate::py::errors::to_pyerr;
 use crate::py::runtime::{block_on, drop_later, runtime};
 
-type Rx = mpsc::Receiver<Result<PageOut>>;
-
-/// The page feed shared by the iterators.
-pub(crate) struct Feed {
-    rx: tokio::sync::Mutex<Rx>,
-    task: tokio::task::AbortHandle,
+/// The page feed shared by the iterators: the receiving end of a background
+/// walk over one query's pages (in whatever form its decoder makes them).
+pub(crate) struct Feed<T = PageOut> {
+    rx: tokio::sync::Mutex<mpsc::Receiver<Result<T>>>,
+    pub(crate) task: tokio::task::AbortHandle,
 }
 
-impl Drop for Feed {
+impl<T> Drop for Feed<T> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Feed {
-    /// Starts the background walk; `capacity` pages may wait in the channel
-    /// (1 for the iterators: at most two pages held).
+impl Feed<PageOut> {
+    /// Starts the background walk of the dict path; `capacity` pages may wait
+    /// in the channel (1 for the iterators: at most two pages held).
     pub(crate) fn start(
         client: Client,
         query: Query,
         cursor: Option<String>,
         capacity: usize,
     ) -> Arc<Feed> {
-        let (tx, rx) = mpsc::channel::<Result<PageOut>>(capacity.max(1));
+        Feed::run(capacity, async move {
+            let prepared = client.prepare(query).await?;
+            Ok(client.pages(prepared, cursor))
+        })
+    }
+}
+
+impl<T: Send + 'static> Feed<T> {
+    /// Runs `open` (which prepares the query and returns its page stream) and
+    /// then the stream on the runtime, handing pages over a channel of
+    /// `capacity` slots. A slot is taken before each fetch, so while the
+    /// consumer works on page k, page k+1 is fetched and decoded, and nothing
+    /// beyond `capacity` pages waits.
+    pub(crate) fn run<S, F>(capacity: usize, open: F) -> Arc<Feed<T>>
+    where
+        F: Future<Output = Result<S>> + Send + 'static,
+        S: Stream<Item = Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<Result<T>>(capacity.max(1));
         let panic_tx = tx.clone();
         let work = async move {
-            let prepared = match client.prepare(query).await {
+            let pages = match open.await {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            let mut pages = std::pin::pin!(client.pages(prepared, cursor));
+            let mut pages = std::pin::pin!(pages);
             loop {
                 // Wait for room before fetching: at most two pages exist.
                 let Ok(permit) = tx.reserve().await else {
@@ -93,7 +111,7 @@ impl Feed {
         })
     }
 
-    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
+    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<T>> {
         self.rx.lock().await.recv().await
     }
 }

@@ -3,7 +3,9 @@
 use pyo3::prelude::*;
 
 pub mod arrow;
+pub mod batches;
 pub mod convert;
+pub mod dictbench;
 pub mod errors;
 pub mod iter;
 pub mod querier;
@@ -17,5 +19,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     simulator::register(m)?;
     querier::register(m)?;
     arrow::register(m)?;
+    batches::register(m)?;
+    dictbench::register(m)?;
     Ok(())
 }
