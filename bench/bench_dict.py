@@ -1,6 +1,7 @@
 """The dict path, strategy by strategy: how long the Python thread spends to
 turn members page bodies (fetched from the simulator) into dicts.
 
+    maturin develop --release --features dict-bench   # builds `_native._dict_bench`
     python bench/bench_dict.py [--members 100000] [--limit 1000] [--repeat 5]
 
 - tree:          the Querier's path: parse to a Rust Json tree off the GIL

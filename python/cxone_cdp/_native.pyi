@@ -230,6 +230,3 @@ def _decode_pages_table(
 ) -> ArrowStreamExportable:
     """Decode members page bodies into one table (one batch per page)."""
 
-# --- dict-path measurement (issue 6; bench/bench_dict.py) ---------------------
-
-def _dict_bench(bodies: Sequence[bytes], mode: str) -> tuple[int, float]: ...

@@ -1,6 +1,6 @@
 //! Measuring the dict path (issue 6): how long the Python thread spends to
 //! turn members page bodies into lists of dicts, per strategy. Used by
-//! bench/bench_dict.py only (`_dict_bench`), not by the Querier.
+//! bench/bench_dict.py only (`_dict_bench`, built with the `dict-bench` cargo feature), not the Querier.
 //!
 //! - `tree`: the Querier's path. Bodies are parsed into `paginate::Json`
 //!   trees off the GIL (in the real pipeline: in the background, while Python

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod arrow;
 pub mod batches;
 pub mod convert;
+#[cfg(feature = "dict-bench")]
 pub mod dictbench;
 pub mod errors;
 pub mod iter;
@@ -20,6 +21,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     querier::register(m)?;
     arrow::register(m)?;
     batches::register(m)?;
+    #[cfg(feature = "dict-bench")]
     dictbench::register(m)?;
     Ok(())
 }
