@@ -27,9 +27,15 @@ from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 def fetch_bodies(sim: Simulator, limit: int) -> list[bytes]:
     with httpx.Client(timeout=60) as c:
-        tok = c.post(sim.token_url, data={
-            "grant_type": "client_credentials", "client_id": sim.client_id,
-            "client_secret": sim.client_secret, "scope": "audiences:read"}).json()["access_token"]
+        tok = c.post(
+            sim.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sim.client_id,
+                "client_secret": sim.client_secret,
+                "scope": "audiences:read",
+            },
+        ).json()["access_token"]
         url = f"{sim.base_url}/api/v2/audiences/{AUDIENCE_ID}/members"
         bodies, cursor = [], None
         while True:
@@ -67,8 +73,10 @@ def main() -> None:
             best[m] = min(best[m], secs)
     print(f"{a.members:,} members in {len(bodies)} pages, best of {a.repeat} (Python-thread time)")
     for m in modes:
-        print(f"  {m:<13} {best[m] * 1e3:8.1f} ms  {a.members / best[m]:>12,.0f} members/s  "
-              f"({best['tree'] / best[m]:.2f}x tree's speed)")
+        print(
+            f"  {m:<13} {best[m] * 1e3:8.1f} ms  {a.members / best[m]:>12,.0f} members/s  "
+            f"({best['tree'] / best[m]:.2f}x tree's speed)"
+        )
 
 
 if __name__ == "__main__":

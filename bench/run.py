@@ -132,9 +132,21 @@ print(n, start, peak, secs)
 
 def rss(kind: str, sim: Simulator, limit: int) -> tuple[int, float, float, float]:
     out = subprocess.run(
-        [sys.executable, "-c", RSS_CHILD, kind, sim.base_url, sim.token_url,
-         sim.client_id, sim.client_secret, AUDIENCE_ID, str(limit)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            RSS_CHILD,
+            kind,
+            sim.base_url,
+            sim.token_url,
+            sim.client_id,
+            sim.client_secret,
+            AUDIENCE_ID,
+            str(limit),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     n, start, peak, secs = int(out[0]), int(out[1]), int(out[2]), float(out[3])
     return n, start / 1024, peak / 1024, secs
@@ -150,8 +162,12 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "load": load,
-            "python": platform.python_version()}
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "load": load,
+        "python": platform.python_version(),
+    }
 
 
 def main() -> None:
@@ -190,20 +206,28 @@ def main() -> None:
     lines += ["", "Goals:", ""]
     for case, base, goal in GOALS:
         got = rate[case] / rate[base]
-        lines.append(f"- {case} >= {goal}x {base}: {got:.2f}x, {'met' if got >= goal else 'NOT met'}")
+        lines.append(
+            f"- {case} >= {goal}x {base}: {got:.2f}x, {'met' if got >= goal else 'NOT met'}"
+        )
 
     if a.rss_members:
-        lines += ["", f"Memory, streaming {a.rss_members:,} members (limit {a.limit}), "
-                  "one subprocess each:", "",
-                  "| case | members | members/s | RSS at start (MiB) | peak (MiB) | peak above start (MiB) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"Memory, streaming {a.rss_members:,} members (limit {a.limit}), one subprocess each:",
+            "",
+            "| case | members | members/s | RSS at start (MiB) | peak (MiB) "
+            "| peak above start (MiB) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         with Simulator(members=a.rss_members, port=0) as sim:
             for kind in ("iter_members", "iter_batches"):
                 n, start, peak, secs = rss(kind, sim, a.limit)
                 above = peak - start
                 ok = "met" if above < RSS_GOAL_MB else "NOT met"
-                lines.append(f"| {kind}() | {n:,} | {n / secs:,.0f} | {start:.1f} | {peak:.1f} | "
-                             f"{above:.1f} ({ok}: < {RSS_GOAL_MB:.0f}) |")
+                lines.append(
+                    f"| {kind}() | {n:,} | {n / secs:,.0f} | {start:.1f} | {peak:.1f} | "
+                    f"{above:.1f} ({ok}: < {RSS_GOAL_MB:.0f}) |"
+                )
     lines += ["", f"- load average at the end: {machine()['load']}", ""]
     text = "\n".join(lines)
     print(text)

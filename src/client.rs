@@ -437,31 +437,28 @@ impl Client {
     ) -> impl Stream<Item = Result<PageOf<D::Output>>> + Send + 'static {
         let client = self.clone();
         let state = (client, prepared, decoder, Paginator::new(cursor));
-        stream::unfold(
-            state,
-            |(client, prepared, decoder, mut pager)| async move {
-                let cursor = pager.next_request()?.map(str::to_string);
-                let result = match client
-                    .fetch_page_with(&prepared, cursor.as_deref(), &*decoder)
-                    .await
-                {
-                    Ok(page) => match pager.advance(page.next_page_token.as_deref()) {
-                        Ok(()) => Ok(PageOf {
-                            data: page.data,
-                            items: page.items,
-                            cursor,
-                            next_cursor: page.next_page_token,
-                        }),
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => {
-                        pager.stop();
-                        Err(e)
-                    }
-                };
-                Some((result, (client, prepared, decoder, pager)))
-            },
-        )
+        stream::unfold(state, |(client, prepared, decoder, mut pager)| async move {
+            let cursor = pager.next_request()?.map(str::to_string);
+            let result = match client
+                .fetch_page_with(&prepared, cursor.as_deref(), &*decoder)
+                .await
+            {
+                Ok(page) => match pager.advance(page.next_page_token.as_deref()) {
+                    Ok(()) => Ok(PageOf {
+                        data: page.data,
+                        items: page.items,
+                        cursor,
+                        next_cursor: page.next_page_token,
+                    }),
+                    Err(e) => Err(e),
+                },
+                Err(e) => {
+                    pager.stop();
+                    Err(e)
+                }
+            };
+            Some((result, (client, prepared, decoder, pager)))
+        })
     }
 }
 

@@ -152,8 +152,11 @@ def test_background_walk_is_at_most_two_pages_ahead(kind):
         q = querier(sim)
         q.attributes()
         base = sim.stats()["api_requests"]
-        it = iter(q.iter_members(AUDIENCE_ID, limit=100) if kind == "members"
-                  else q.iter_batches(AUDIENCE_ID, limit=100))
+        it = iter(
+            q.iter_members(AUDIENCE_ID, limit=100)
+            if kind == "members"
+            else q.iter_batches(AUDIENCE_ID, limit=100)
+        )
         next(it)  # page 1 is being consumed
         deadline = time.monotonic() + 10
         while sim.stats()["api_requests"] - base < 2 and time.monotonic() < deadline:
@@ -173,8 +176,11 @@ ATTRS = [
     {"name": "blob", "type": "geo"},  # a type we do not know: no column
 ]
 ODD_MEMBERS = [
-    {"memberId": "a", "joinedAt": "2024-01-02T03:04:05Z",
-     "attributes": {"city": "Oslo", "score": 1, "vip": True, "since": "2024-01-01", "new": 5}},
+    {
+        "memberId": "a",
+        "joinedAt": "2024-01-02T03:04:05Z",
+        "attributes": {"city": "Oslo", "score": 1, "vip": True, "since": "2024-01-01", "new": 5},
+    },
     {"memberId": "b", "joinedAt": "2024-01-02T03:04:05+01:00", "attributes": {}},
     {"memberId": "c", "joinedAt": "2024-01-02T03:04:05Z", "attributes": {"blob": [1, 2]}},
 ]
@@ -216,12 +222,30 @@ def test_unknown_and_missing_attributes_become_nulls():
         table = pa.table(q.members_arrow("aud", limit=2))
         assert table.schema.names == ["memberId", "joinedAt", "city", "score", "vip", "since"]
         assert table.to_pylist() == [
-            {"memberId": "a", "joinedAt": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
-             "city": "Oslo", "score": 1.0, "vip": True, "since": dt.date(2024, 1, 1)},
-            {"memberId": "b", "joinedAt": dt.datetime(2024, 1, 2, 2, 4, 5, tzinfo=dt.timezone.utc),
-             "city": None, "score": None, "vip": None, "since": None},
-            {"memberId": "c", "joinedAt": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
-             "city": None, "score": None, "vip": None, "since": None},
+            {
+                "memberId": "a",
+                "joinedAt": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+                "city": "Oslo",
+                "score": 1.0,
+                "vip": True,
+                "since": dt.date(2024, 1, 1),
+            },
+            {
+                "memberId": "b",
+                "joinedAt": dt.datetime(2024, 1, 2, 2, 4, 5, tzinfo=dt.timezone.utc),
+                "city": None,
+                "score": None,
+                "vip": None,
+                "since": None,
+            },
+            {
+                "memberId": "c",
+                "joinedAt": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+                "city": None,
+                "score": None,
+                "vip": None,
+                "since": None,
+            },
         ]
         assert [pa.record_batch(b).num_rows for b in q.iter_batches("aud", limit=2)] == [2, 1]
     finally:

@@ -15,8 +15,8 @@ use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PyTable};
 
 use crate::arrow::ArrowLayout;
 use crate::error::Error;
-use crate::py::errors::to_pyerr;
 use crate::filter::AttrType;
+use crate::py::errors::to_pyerr;
 
 /// `[(name, "string"|"number"|"boolean"|"date"), ...]` -> an [`ArrowLayout`].
 pub fn layout_from_pairs(schema: &[(String, String)]) -> PyResult<ArrowLayout> {
@@ -75,9 +75,7 @@ fn decode_page_arrow(
     schema: Vec<(String, String)>,
 ) -> PyResult<(Py<PyAny>, Option<String>)> {
     let layout = layout_from_pairs(&schema)?;
-    let page = py
-        .detach(|| layout.decode_page(body))
-        .map_err(to_pyerr)?;
+    let page = py.detach(|| layout.decode_page(body)).map_err(to_pyerr)?;
     Ok((batch_to_py(py, page.batch)?, page.next_page_token))
 }
 

@@ -39,7 +39,10 @@ fn start_feed(client: Client, query: Query, capacity: usize) -> Arc<BatchFeed> {
 
 /// Every page of a query as record batches (empty pages left out), with the
 /// schema (so an empty listing is still a typed table).
-pub async fn collect_batches(client: Client, query: Query) -> Result<(Vec<RecordBatch>, SchemaRef)> {
+pub async fn collect_batches(
+    client: Client,
+    query: Query,
+) -> Result<(Vec<RecordBatch>, SchemaRef)> {
     let prepared = client.prepare(query).await?;
     let layout = Arc::new(layout_for(&client).await?);
     let schema = layout.schema();
@@ -67,9 +70,7 @@ pub fn members_table_async<'py>(
     query: Query,
 ) -> PyResult<Bound<'py, PyAny>> {
     pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let (batches, schema) = collect_batches(client, query)
-            .await
-            .map_err(to_pyerr)?;
+        let (batches, schema) = collect_batches(client, query).await.map_err(to_pyerr)?;
         Python::attach(|py| table_to_py(py, batches, schema))
     })
 }

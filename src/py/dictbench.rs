@@ -35,7 +35,12 @@ fn dict_bench(
     match mode {
         "tree" | "tree_dropper" => {
             let pages = py
-                .detach(|| slices.iter().map(|b| parse_page(b)).collect::<Result<Vec<_>, _>>())
+                .detach(|| {
+                    slices
+                        .iter()
+                        .map(|b| parse_page(b))
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .map_err(to_pyerr)?;
             let t0 = Instant::now();
             for page in pages {

@@ -518,7 +518,10 @@ impl Querier {
         limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<crate::py::batches::BatchIterator> {
         let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
-        Ok(crate::py::batches::BatchIterator::start(self.client.clone(), q))
+        Ok(crate::py::batches::BatchIterator::start(
+            self.client.clone(),
+            q,
+        ))
     }
 
     /// Every member as one Arrow table (`__arrow_c_stream__`).
