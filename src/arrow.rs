@@ -498,6 +498,32 @@ mod jit {
     }
 }
 
+/// The Arrow path's page decoder: one record batch per page.
+impl crate::paginate::PageDecoder for ArrowLayout {
+    type Output = RecordBatch;
+    fn decode(&self, body: &[u8]) -> Result<crate::paginate::Decoded<RecordBatch>> {
+        let page = self.decode_page(body)?;
+        Ok(crate::paginate::Decoded {
+            data: page.batch,
+            next_page_token: page.next_page_token,
+            items: page.items,
+        })
+    }
+}
+
+impl ArrowLayout {
+    /// The layout for a fetched schema, in the order the attributes endpoint
+    /// listed it; attributes of a type we do not know get no column.
+    pub fn from_attributes(attrs: &crate::client::Attributes) -> Self {
+        let typed: Vec<(String, AttrType)> = attrs
+            .items
+            .iter()
+            .filter_map(|(name, ty)| AttrType::parse(ty).map(|t| (name.clone(), t)))
+            .collect();
+        ArrowLayout::new(&typed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::filter::{self, AttrType, Filter, Schema};
 use crate::http::{self, unreadable_body, Body, Http};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::paginate::{parse_page, Json, Page, PageOut, Paginator};
+use crate::paginate::{Decoded, Json, JsonPages, Page, PageDecoder, PageOf, PageOut, Paginator};
 use crate::webhook::{DeliveryPolicy, WebhookRegistration};
 
 /// Longest accepted audience id, in bytes.
@@ -67,15 +67,6 @@ pub struct Attributes {
     pub items: Vec<(String, String)>,
     /// Typed schema for validation (attributes of known types).
     pub schema: Schema,
-}
-
-/// A page decoded by `Client::pages_with`, with the cursor that produced it
-/// and the cursor of the next page (`None`: this was the last page).
-#[derive(Debug, Clone)]
-pub struct DecodedOut<T> {
-    pub page: T,
-    pub cursor: Option<String>,
-    pub next_cursor: Option<String>,
 }
 
 /// The outcome of `Client::validate`.
@@ -421,19 +412,11 @@ impl Client {
     /// One page of a prepared query, parsed (a broken body is retried as a
     /// server fault).
     pub async fn fetch_page(&self, p: &Prepared, cursor: Option<&str>) -> Result<Page> {
-        self.ensure_api().await?;
-        let mut url = Self::members_path(&p.query.audience_id);
-        url.push_str("?limit=");
-        url.push_str(&p.query.limit.to_string());
-        if !p.filter_params.is_empty() {
-            url.push('&');
-            url.push_str(&p.filter_params);
-        }
-        if let Some(c) = cursor {
-            url.push_str("&cursor=");
-            url.push_str(&filter::encode_component(c));
-        }
-        self.get_cached(&url, "members page", parse_page).await
+        let page = self.fetch_page_with(p, cursor, &JsonPages).await?;
+        Ok(Page {
+            items: page.data,
+            next_page_token: page.next_page_token,
+        })
     }
 
     /// Every page of a prepared query from `cursor` (or the start), in order.
@@ -443,26 +426,15 @@ impl Client {
         prepared: Prepared,
         cursor: Option<String>,
     ) -> impl Stream<Item = Result<PageOut>> + Send + 'static {
-        let client = self.clone();
-        let state = (client, prepared, Paginator::new(cursor));
-        stream::unfold(state, |(client, prepared, mut pager)| async move {
-            let cursor = pager.next_request()?.map(str::to_string);
-            let result = match client.fetch_page(&prepared, cursor.as_deref()).await {
-                Ok(page) => match pager.advance(page.next_page_token.as_deref()) {
-                    Ok(()) => Ok(PageOut {
-                        items: page.items,
-                        cursor,
-                        next_cursor: page.next_page_token,
-                    }),
-                    Err(e) => Err(e),
-                },
-                Err(e) => {
-                    pager.stop();
-                    Err(e)
-                }
-            };
-            Some((result, (client, prepared, pager)))
-        })
+        use futures_util::StreamExt;
+        self.pages_with(prepared, cursor, Arc::new(JsonPages))
+            .map(|r| {
+                r.map(|p| PageOut {
+                    items: p.data,
+                    cursor: p.cursor,
+                    next_cursor: p.next_cursor,
+                })
+            })
     }
 
     /// Every member of a query (no query id: no completion callback).
@@ -597,9 +569,9 @@ impl Client {
         Ok(())
     }
 
-    /// The URL of one members page of a prepared query.
-    fn page_url(&self, p: &Prepared, cursor: Option<&str>) -> String {
-        let mut url = self.url(&Self::members_path(&p.query.audience_id));
+    /// The path and query of one members page of a prepared query.
+    fn page_path(p: &Prepared, cursor: Option<&str>) -> String {
+        let mut url = Self::members_path(&p.query.audience_id);
         url.push_str("?limit=");
         url.push_str(&p.query.limit.to_string());
         if !p.filter_params.is_empty() {
@@ -613,61 +585,61 @@ impl Client {
         url
     }
 
-    /// One page of a prepared query decoded straight from the raw body by
-    /// `decode`, which returns the page's content and its `nextPageToken`
-    /// (a body `decode` refuses is retried as a server fault). An empty
-    /// token ends the listing, as in `parse_page`.
-    pub async fn fetch_page_with<T>(
+    /// One page of a prepared query, through the response cache, decoded by
+    /// `decoder` inside the retry loop (a body the decoder rejects is retried
+    /// as a server fault, and never cached). An empty `nextPageToken` is
+    /// taken as the end of the listing.
+    pub async fn fetch_page_with<D: PageDecoder>(
         &self,
         p: &Prepared,
         cursor: Option<&str>,
-        decode: impl Fn(&[u8]) -> Result<(T, Option<String>)>,
-    ) -> Result<(T, Option<String>)> {
+        decoder: &D,
+    ) -> Result<Decoded<D::Output>> {
         self.ensure_api().await?;
-        let url = self.page_url(p, cursor);
-        let (page, next) = self
-            .inner
-            .http
-            .send(Method::GET, &url, None, decode)
+        let path = Self::page_path(p, cursor);
+        let mut page = self
+            .get_cached(&path, "members page", |body| decoder.decode(body))
             .await?;
-        Ok((page, next.filter(|t| !t.is_empty())))
+        if page.next_page_token.as_deref() == Some("") {
+            page.next_page_token = None;
+        }
+        Ok(page)
     }
 
-    /// Like `pages`, with each page decoded by `decode` from the raw body
-    /// (same pagination state machine).
-    pub fn pages_with<T, D>(
+    /// Every page of a prepared query from `cursor` (or the start), decoded
+    /// by `decoder`, in order: the one pagination state machine for every
+    /// output form (follows `nextPageToken` until null, keeps going over
+    /// empty and short pages, a repeated cursor is a pagination error). The
+    /// stream ends after the last page or the first error.
+    pub fn pages_with<D: PageDecoder>(
         &self,
         prepared: Prepared,
         cursor: Option<String>,
-        decode: D,
-    ) -> impl Stream<Item = Result<DecodedOut<T>>> + Send + 'static
-    where
-        T: Send + 'static,
-        D: Fn(&[u8]) -> Result<(T, Option<String>)> + Send + Sync + 'static,
-    {
-        let state = (
-            self.clone(),
-            prepared,
-            Paginator::new(cursor),
-            Arc::new(decode),
-        );
-        stream::unfold(state, |(client, prepared, mut pager, decode)| async move {
+        decoder: Arc<D>,
+    ) -> impl Stream<Item = Result<PageOf<D::Output>>> + Send + 'static {
+        let client = self.clone();
+        let state = (client, prepared, decoder, Paginator::new(cursor));
+        stream::unfold(state, |(client, prepared, decoder, mut pager)| async move {
             let cursor = pager.next_request()?.map(str::to_string);
             let result = match client
-                .fetch_page_with(&prepared, cursor.as_deref(), &*decode)
+                .fetch_page_with(&prepared, cursor.as_deref(), &*decoder)
                 .await
             {
-                Ok((page, next)) => pager.advance(next.as_deref()).map(|()| DecodedOut {
-                    page,
-                    cursor,
-                    next_cursor: next,
-                }),
+                Ok(page) => match pager.advance(page.next_page_token.as_deref()) {
+                    Ok(()) => Ok(PageOf {
+                        data: page.data,
+                        items: page.items,
+                        cursor,
+                        next_cursor: page.next_page_token,
+                    }),
+                    Err(e) => Err(e),
+                },
                 Err(e) => {
                     pager.stop();
                     Err(e)
                 }
             };
-            Some((result, (client, prepared, pager, decode)))
+            Some((result, (client, prepared, decoder, pager)))
         })
     }
 }
@@ -1197,6 +1169,66 @@ mod tests {
             ErrorKind::Validation
         );
         assert_eq!(mock.api.load(Ordering::SeqCst), 0);
+    }
+
+    /// The Arrow decoder goes through the same pagination as the dict path:
+    /// empty and short pages followed, a truncated body retried (never an
+    /// empty page), an empty `nextPageToken` ends the listing, a repeated
+    /// cursor is a pagination error.
+    #[tokio::test]
+    async fn arrow_pages_share_the_pagination() {
+        use futures_util::StreamExt;
+        let (client, mock) = start(
+            |pq, n, _| {
+                if n == 1 {
+                    ok(r#"{"items":[{"memberId":"m1""#)
+                } else if !pq.contains("cursor=") {
+                    ok(&page(&[1, 2], Some("c1")))
+                } else if pq.contains("cursor=c1") {
+                    ok(&page(&[], Some("c2")))
+                } else {
+                    ok(&page(&[3], Some("")))
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let attrs = client.attributes().await.unwrap();
+        let layout = Arc::new(crate::arrow::ArrowLayout::from_attributes(&attrs));
+        let p = client.prepare(Query::new(AUD, vec![], 2)).await.unwrap();
+        let pages: Vec<_> = client
+            .pages_with(p, None, layout.clone())
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()
+            .unwrap();
+        let rows: Vec<usize> = pages.iter().map(|p| p.data.num_rows()).collect();
+        assert_eq!(rows, [2, 0, 1]);
+        assert_eq!(pages.iter().map(|p| p.items).sum::<usize>(), 3);
+        assert_eq!(pages[2].next_cursor, None);
+        assert_eq!(pages[0].data.schema(), layout.schema());
+        assert_eq!(mock.api.load(Ordering::SeqCst), 4);
+
+        let (client, _) = start(
+            |pq, _, _| {
+                if pq.contains("cursor=b") {
+                    ok(&page(&[2], Some("a")))
+                } else if pq.contains("cursor=a") {
+                    ok(&page(&[1], Some("b")))
+                } else {
+                    ok(&page(&[0], Some("a")))
+                }
+            },
+            token_ok,
+            Duration::ZERO,
+        )
+        .await;
+        let p = client.prepare(Query::new(AUD, vec![], 2)).await.unwrap();
+        let out: Vec<_> = client.pages_with(p, None, layout).collect().await;
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].as_ref().unwrap_err().kind, ErrorKind::Pagination);
     }
 }
 

@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 
 use crate::client::{Client, Prepared, Query};
 use crate::error::{excerpt, Error, ErrorKind, Result};
+use crate::paginate::{Decoded, PageDecoder};
 
 /// Checkpoint file format version.
 const CHECKPOINT_VERSION: u32 = 1;
@@ -451,6 +452,23 @@ pub fn fingerprint(
 
 type Decoder = Box<dyn Fn(&[u8]) -> Result<(Payload, Option<String>)> + Send + Sync>;
 
+/// A format's decoder as a [`PageDecoder`], so the export shares the
+/// client's one pagination state machine (`Client::pages_with`).
+struct FormatDecoder(Decoder);
+
+impl PageDecoder for FormatDecoder {
+    type Output = Payload;
+    fn decode(&self, body: &[u8]) -> Result<Decoded<Payload>> {
+        let (data, next_page_token) = (self.0)(body)?;
+        let items = data.members();
+        Ok(Decoded {
+            data,
+            next_page_token,
+            items,
+        })
+    }
+}
+
 /// The per-page decoder of a format (run on the runtime's workers) and the
 /// bytes a fresh output starts with.
 fn decoder(format: Format, attrs: &crate::client::Attributes) -> Result<(Decoder, Vec<u8>)> {
@@ -588,6 +606,7 @@ pub async fn export(
         if !state.listing_done {
             // Decode on the runtime's workers, at most PREFETCH pages ahead.
             let (tx, mut rx) = tokio::sync::mpsc::channel(PREFETCH);
+            let decode = std::sync::Arc::new(FormatDecoder(decode));
             let stream = client.pages_with(prepared, state.next_cursor.clone(), decode);
             let producer = tokio::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
@@ -602,8 +621,8 @@ pub async fn export(
             let mut run_pages = 0u64;
             while let Some(page) = rx.recv().await {
                 let page = page?;
-                sink.write(&page.page)?;
-                state.members += page.page.members() as u64;
+                sink.write(&page.data)?;
+                state.members += page.items as u64;
                 state.pages += 1;
                 run_pages += 1;
                 state.listing_done = page.next_cursor.is_none();

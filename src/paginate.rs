@@ -145,6 +145,54 @@ pub fn parse_page(body: &[u8]) -> Result<Page> {
     })
 }
 
+/// What a [`PageDecoder`] makes of one members page body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<T> {
+    /// The page in the decoder's form (a `Vec<Json>`, a record batch, ...).
+    pub data: T,
+    /// The cursor of the next page; `None` ends the listing.
+    pub next_page_token: Option<String>,
+    /// How many members the page held.
+    pub items: usize,
+}
+
+/// Turns a members page body into some form. The client runs it inside its
+/// retry loop (off the GIL): an error from `decode` makes the answer a server
+/// fault, so a truncated body is fetched again, never taken as an empty page.
+/// The dict path uses [`JsonPages`], the Arrow path `arrow::ArrowLayout`.
+pub trait PageDecoder: Send + Sync + 'static {
+    type Output: Send + 'static;
+    fn decode(&self, body: &[u8]) -> Result<Decoded<Self::Output>>;
+}
+
+/// The dict path's decoder: each member as a [`Json`] tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonPages;
+
+impl PageDecoder for JsonPages {
+    type Output = Vec<Json>;
+    fn decode(&self, body: &[u8]) -> Result<Decoded<Vec<Json>>> {
+        let page = parse_page(body)?;
+        Ok(Decoded {
+            items: page.items.len(),
+            data: page.items,
+            next_page_token: page.next_page_token,
+        })
+    }
+}
+
+/// A decoded page together with its cursors (what `Client::pages_with` yields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageOf<T> {
+    pub data: T,
+    /// Number of members on the page.
+    pub items: usize,
+    /// The cursor this page was fetched with (`None` for the first page).
+    pub cursor: Option<String>,
+    /// The cursor of the next page (`None`: this was the last page).
+    pub next_cursor: Option<String>,
+}
+
 /// A page together with the cursor that produced it (for checkpointing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageOut {

@@ -163,7 +163,7 @@ def test_explicit_urls_win_over_discovery(sim):
 
 def test_refresh_and_replay_in_access_key_mode(cdp_simulator_factory):
     sim = cdp_simulator_factory(members=100, revoke_after=0.3)
-    q = Querier.discover(sim.issuer, **creds(sim, "access_key"), **FAST)
+    q = Querier.discover(sim.issuer, **creds(sim, "access_key"), **FAST, cache_size=0)
     assert q.count(AUDIENCE_ID) == 100
     time.sleep(0.4)
     assert q.count(AUDIENCE_ID) == 100  # 401, one refresh, one replay

@@ -1,7 +1,7 @@
 """cxone-cdp: audience membership from the NICE CXone CDP API, on a Rust core."""
 
 from cxone_cdp import _native, errors
-from cxone_cdp._native import MemberIterator, Page, PageIterator, Querier
+from cxone_cdp._native import BatchIterator, MemberIterator, Page, PageIterator, Querier
 from cxone_cdp.errors import (
     AuthenticationError,
     BadRequestError,
@@ -25,6 +25,7 @@ __all__ = [
     "Querier",
     "MemberIterator",
     "PageIterator",
+    "BatchIterator",
     "Page",
     "CxoneError",
     "ValidationError",

@@ -48,6 +48,19 @@ def _require(module: str, extra: str) -> Any:
         ) from exc
 
 
+_EXTRAS = {
+    "to_pandas": (("pyarrow", "pandas"), ("pandas", "pandas")),
+    "to_polars": (("polars", "polars"),),
+    "to_pyarrow": (("pyarrow", "arrow"),),
+}
+
+
+def _check_extra(func: str) -> None:
+    """Raises the clear ImportError of `func` before any request is sent."""
+    for module, extra in _EXTRAS[func]:
+        _require(module, extra)
+
+
 def _pyarrow_table(pa: Any, data: Any) -> Any:
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)

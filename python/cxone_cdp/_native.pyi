@@ -205,6 +205,47 @@ class Querier:
     def _check_local(
         audience_id: str, filters: Sequence[_Filter] | None = None, limit: int | None = None
     ) -> None: ...
+    # --- Arrow path (issue 6) ---
+    def iter_batches(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> BatchIterator: ...
+    def members_arrow(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> ArrowStreamExportable: ...
+    def members_arrow_async(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Awaitable[ArrowStreamExportable]: ...
+    def to_pandas(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Any: ...
+    def to_polars(
+        self,
+        audience_id: str,
+        filters: Sequence[_Filter] | None = None,
+        limit: int | None = None,
+    ) -> Any: ...
+
+@final
+class BatchIterator(Iterator[ArrowArrayExportable], AsyncIterator[ArrowArrayExportable]):
+    """Record batches (`__arrow_c_array__`), one per non-empty page."""
+
+    def __iter__(self) -> BatchIterator: ...
+    def __next__(self) -> ArrowArrayExportable: ...
+    def __aiter__(self) -> BatchIterator: ...
+    def __anext__(self) -> Awaitable[ArrowArrayExportable]: ...
+    def close(self) -> None: ...
 
 def _wait_for_callbacks(timeout: float = 5.0) -> bool: ...
 def _reset_log_cache() -> None: ...

@@ -16,6 +16,7 @@ use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PyTable};
 use crate::arrow::ArrowLayout;
 use crate::error::Error;
 use crate::filter::AttrType;
+use crate::py::errors::to_pyerr;
 
 /// `[(name, "string"|"number"|"boolean"|"date"), ...]` -> an [`ArrowLayout`].
 pub fn layout_from_pairs(schema: &[(String, String)]) -> PyResult<ArrowLayout> {
@@ -65,21 +66,6 @@ pub fn reader_to_py(
         .unbind())
 }
 
-/// A core error as a Python exception: the matching class of
-/// `cxone_cdp.errors` when that module exists, else `ValueError`.
-/// (The lead may swap this for `py::errors`' mapping.)
-pub fn core_error(py: Python<'_>, err: Error) -> PyErr {
-    let message = err.to_string();
-    let typed = py
-        .import("cxone_cdp.errors")
-        .and_then(|m| m.getattr(err.kind.name()))
-        .and_then(|cls| cls.call1((message.clone(),)));
-    match typed {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(_) => PyValueError::new_err(message),
-    }
-}
-
 /// Decodes one members page body; returns `(record_batch, next_page_token)`.
 #[pyfunction]
 #[pyo3(name = "_decode_page_arrow")]
@@ -89,9 +75,7 @@ fn decode_page_arrow(
     schema: Vec<(String, String)>,
 ) -> PyResult<(Py<PyAny>, Option<String>)> {
     let layout = layout_from_pairs(&schema)?;
-    let page = py
-        .detach(|| layout.decode_page(body))
-        .map_err(|e| core_error(py, e))?;
+    let page = py.detach(|| layout.decode_page(body)).map_err(to_pyerr)?;
     Ok((batch_to_py(py, page.batch)?, page.next_page_token))
 }
 
@@ -112,7 +96,7 @@ fn decode_pages_table(
                 .map(|body| layout.decode_page(body).map(|p| p.batch))
                 .collect::<Result<Vec<_>, Error>>()
         })
-        .map_err(|e| core_error(py, e))?;
+        .map_err(to_pyerr)?;
     table_to_py(py, batches, layout.schema())
 }
 

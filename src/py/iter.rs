@@ -5,10 +5,11 @@
 //! iterator; dropping it aborts the task.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
@@ -20,26 +21,25 @@ use crate::py::convert::Builder;
 use crate::py::errors::to_pyerr;
 use crate::py::runtime::{block_on, drop_later, runtime};
 
-type Rx = mpsc::Receiver<Result<PageOut>>;
-
-/// The page feed shared by the iterators.
-pub(crate) struct Feed {
-    rx: tokio::sync::Mutex<Rx>,
-    task: tokio::task::AbortHandle,
+/// The page feed shared by the iterators: the receiving end of a background
+/// walk over one query's pages (in whatever form its decoder makes them).
+pub(crate) struct Feed<T = PageOut> {
+    rx: tokio::sync::Mutex<mpsc::Receiver<Result<T>>>,
+    pub(crate) task: tokio::task::AbortHandle,
     /// The process whose runtime runs `task` (after `os.fork()` the child
     /// gets an error instead of waiting forever on a task that never runs).
     pid: u32,
 }
 
-impl Drop for Feed {
+impl<T> Drop for Feed<T> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Feed {
-    /// Starts the background walk; `capacity` pages may wait in the channel
-    /// (1 for the iterators: at most two pages held).
+impl Feed<PageOut> {
+    /// Starts the background walk of the dict path; `capacity` pages may wait
+    /// in the channel (1 for the iterators: at most two pages held).
     pub(crate) fn start(
         client: Client,
         query: Query,
@@ -62,19 +62,62 @@ impl Feed {
         capacity: usize,
         query_id: Option<String>,
     ) -> Arc<Feed> {
-        let (tx, rx) = mpsc::channel::<Result<PageOut>>(capacity.max(1));
+        let listing = client.start_listing(&query, query_id);
+        Feed::run_listing(
+            capacity,
+            async move {
+                let prepared = client.prepare(query).await?;
+                Ok(client.pages(prepared, cursor))
+            },
+            Some(listing),
+            |page: &PageOut| page.items.len(),
+        )
+    }
+}
+
+impl<T: Send + 'static> Feed<T> {
+    /// Runs `open` (which prepares the query and returns its page stream) and
+    /// then the stream on the runtime, handing pages over a channel of
+    /// `capacity` slots. A slot is taken before each fetch, so while the
+    /// consumer works on page k, page k+1 is fetched and decoded, and nothing
+    /// beyond `capacity` pages waits.
+    pub(crate) fn run<S, F>(capacity: usize, open: F) -> Arc<Feed<T>>
+    where
+        F: Future<Output = Result<S>> + Send + 'static,
+        S: Stream<Item = Result<T>> + Send + 'static,
+    {
+        Self::run_listing(capacity, open, None, |_: &T| 0)
+    }
+
+    /// As [`Feed::run`], reporting the walk as one listing when it ends or
+    /// fails (`items` counts a page's members).
+    pub(crate) fn run_listing<S, F>(
+        capacity: usize,
+        open: F,
+        mut listing: Option<crate::completion::Listing>,
+        items: fn(&T) -> usize,
+    ) -> Arc<Feed<T>>
+    where
+        F: Future<Output = Result<S>> + Send + 'static,
+        S: Stream<Item = Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<Result<T>>(capacity.max(1));
         let panic_tx = tx.clone();
         let work = async move {
-            let mut listing = client.start_listing(&query, query_id);
-            let prepared = match client.prepare(query).await {
+            let finish = |listing: Option<crate::completion::Listing>, ok: bool| {
+                if let Some(l) = listing {
+                    l.finish(ok);
+                }
+            };
+            let pages = match open.await {
                 Ok(p) => p,
                 Err(e) => {
-                    listing.finish(false);
+                    finish(listing, false);
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            let mut pages = std::pin::pin!(client.pages(prepared, cursor));
+            let mut pages = std::pin::pin!(pages);
             loop {
                 // Wait for room before fetching: at most two pages exist.
                 let Ok(permit) = tx.reserve().await else {
@@ -82,16 +125,18 @@ impl Feed {
                 };
                 match pages.next().await {
                     Some(Ok(page)) => {
-                        listing.page(page.items.len());
+                        if let Some(l) = listing.as_mut() {
+                            l.page(items(&page));
+                        }
                         permit.send(Ok(page));
                     }
                     Some(Err(e)) => {
-                        listing.finish(false);
+                        finish(listing, false);
                         permit.send(Err(e));
                         return;
                     }
                     None => {
-                        listing.finish(true);
+                        finish(listing, true);
                         return;
                     }
                 }
@@ -120,7 +165,7 @@ impl Feed {
         })
     }
 
-    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<PageOut>> {
+    pub(crate) async fn recv(self: Arc<Self>) -> Option<Result<T>> {
         if let Err(e) = crate::py::runtime::check_same_process(self.pid, "iterator") {
             return Some(Err(e));
         }

@@ -4,7 +4,10 @@ use pyo3::prelude::*;
 
 pub mod args;
 pub mod arrow;
+pub mod batches;
 pub mod convert;
+#[cfg(feature = "dict-bench")]
+pub mod dictbench;
 pub mod errors;
 pub mod export;
 pub mod iter;
@@ -65,5 +68,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     arrow::register(m)?;
     export::register(m)?;
     runtime::register(m)?;
+    batches::register(m)?;
+    #[cfg(feature = "dict-bench")]
+    dictbench::register(m)?;
     Ok(())
 }

@@ -746,6 +746,77 @@ impl Querier {
             .map(drop)
             .map_err(to_pyerr)
     }
+
+    // ---- issue 6: Arrow output ----
+
+    /// Record batches, one per page (`for` or `async for`), fetched and
+    /// decoded in the background at most two pages ahead.
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn iter_batches(
+        &self,
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<crate::py::batches::BatchIterator> {
+        let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
+        Ok(crate::py::batches::BatchIterator::start(
+            self.live_client()?,
+            q,
+        ))
+    }
+
+    /// Every member as one Arrow table (`__arrow_c_stream__`).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn members_arrow(
+        &self,
+        py: Python<'_>,
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
+        crate::py::batches::members_table(py, self.live_client()?, q)
+    }
+
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn members_arrow_async<'py>(
+        &self,
+        py: Python<'py>,
+        audience_id: &Bound<'py, PyAny>,
+        filters: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let q = query_args(audience_id, filters, limit).map_err(to_pyerr)?;
+        crate::py::batches::members_table_async(py, self.live_client()?, q)
+    }
+
+    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn to_pandas(
+        &self,
+        py: Python<'_>,
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        crate::py::batches::frame(py, "to_pandas", || {
+            self.members_arrow(py, audience_id, filters, limit)
+        })
+    }
+
+    /// `members_arrow(...)` as a polars DataFrame (needs polars).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn to_polars(
+        &self,
+        py: Python<'_>,
+        audience_id: &Bound<'_, PyAny>,
+        filters: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        crate::py::batches::frame(py, "to_polars", || {
+            self.members_arrow(py, audience_id, filters, limit)
+        })
+    }
 }
 
 /// `(keyword, environment variable)` pairs `from_env` reads for auth and discovery.

@@ -1,0 +1,83 @@
+"""The dict path, strategy by strategy: how long the Python thread spends to
+turn members page bodies (fetched from the simulator) into dicts.
+
+    maturin develop --release --features dict-bench   # builds `_native._dict_bench`
+    python bench/bench_dict.py [--members 100000] [--limit 1000] [--repeat 5]
+
+- tree:          the Querier's path: parse to a Rust Json tree off the GIL
+                 (in the pipeline that happens in the background), then build
+                 dicts with interned keys; only the build is timed
+- tree_dropper:  the same, trees freed on the dropper thread
+- jiter_keys:    jiter PythonParse (StringCacheMode::Keys) bytes -> objects,
+                 all under the GIL (the whole parse is timed)
+- jiter_all:     the same caching every short string
+- orjson:        orjson.loads per page (for reference)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import httpx
+import orjson
+from cxone_cdp import _native
+from cxone_cdp.testing import AUDIENCE_ID, Simulator
+
+
+def fetch_bodies(sim: Simulator, limit: int) -> list[bytes]:
+    with httpx.Client(timeout=60) as c:
+        tok = c.post(
+            sim.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sim.client_id,
+                "client_secret": sim.client_secret,
+                "scope": "audiences:read",
+            },
+        ).json()["access_token"]
+        url = f"{sim.base_url}/api/v2/audiences/{AUDIENCE_ID}/members"
+        bodies, cursor = [], None
+        while True:
+            params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+            r = c.get(url, params=params, headers={"Authorization": f"Bearer {tok}"})
+            r.raise_for_status()
+            bodies.append(r.content)
+            cursor = orjson.loads(r.content).get("nextPageToken")
+            if not cursor:
+                return bodies
+
+
+def orjson_mode(bodies: list[bytes]) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    out: list = []
+    for b in bodies:
+        out.extend(orjson.loads(b)["items"])
+    return len(out), time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--members", type=int, default=100_000)
+    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    with Simulator(members=a.members, port=0) as sim:
+        bodies = fetch_bodies(sim, a.limit)
+    modes = ["tree", "tree_dropper", "jiter_keys", "jiter_all", "orjson"]
+    best = {m: float("inf") for m in modes}
+    for _ in range(a.repeat):
+        for m in modes:  # interleaved
+            n, secs = orjson_mode(bodies) if m == "orjson" else _native._dict_bench(bodies, m)
+            assert n == a.members, (m, n)
+            best[m] = min(best[m], secs)
+    print(f"{a.members:,} members in {len(bodies)} pages, best of {a.repeat} (Python-thread time)")
+    for m in modes:
+        print(
+            f"  {m:<13} {best[m] * 1e3:8.1f} ms  {a.members / best[m]:>12,.0f} members/s  "
+            f"({best['tree'] / best[m]:.2f}x tree's speed)"
+        )
+
+
+if __name__ == "__main__":
+    main()

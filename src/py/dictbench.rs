@@ -1,0 +1,84 @@
+//! Measuring the dict path (issue 6): how long the Python thread spends to
+//! turn members page bodies into lists of dicts, per strategy. Used by
+//! bench/bench_dict.py only (`_dict_bench`, built with the `dict-bench` cargo feature), not the Querier.
+//!
+//! - `tree`: the Querier's path. Bodies are parsed into `paginate::Json`
+//!   trees off the GIL (in the real pipeline: in the background, while Python
+//!   consumes the previous page), so only the build counts; trees are freed
+//!   inline.
+//! - `tree_dropper`: the same, trees freed on the dropper thread.
+//! - `jiter_keys` / `jiter_all`: jiter's `PythonParse` straight from bytes to
+//!   Python objects, under the GIL (the whole parse counts), caching keys /
+//!   all short strings.
+use std::time::Instant;
+
+use jiter::{PythonParse, StringCacheMode};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::paginate::parse_page;
+use crate::py::convert::Builder;
+use crate::py::errors::to_pyerr;
+use crate::py::runtime::drop_later;
+
+/// `(members, seconds the Python thread spent)` for one strategy over `bodies`.
+#[pyfunction]
+#[pyo3(name = "_dict_bench")]
+fn dict_bench(
+    py: Python<'_>,
+    bodies: Vec<Bound<'_, PyBytes>>,
+    mode: &str,
+) -> PyResult<(usize, f64)> {
+    let slices: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
+    let out = PyList::empty(py);
+    match mode {
+        "tree" | "tree_dropper" => {
+            let pages = py
+                .detach(|| {
+                    slices
+                        .iter()
+                        .map(|b| parse_page(b))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(to_pyerr)?;
+            let t0 = Instant::now();
+            for page in pages {
+                Builder::new(py).extend(&out, &page.items)?;
+                if mode == "tree" {
+                    drop(page);
+                } else {
+                    drop_later(page);
+                }
+            }
+            Ok((out.len(), t0.elapsed().as_secs_f64()))
+        }
+        "jiter_keys" | "jiter_all" => {
+            let parse = PythonParse {
+                cache_mode: if mode == "jiter_keys" {
+                    StringCacheMode::Keys
+                } else {
+                    StringCacheMode::All
+                },
+                ..Default::default()
+            };
+            let t0 = Instant::now();
+            for body in &slices {
+                let page = parse
+                    .python_parse(py, body)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let items = page.get_item("items")?;
+                for m in items.try_iter()? {
+                    out.append(m?)?;
+                }
+            }
+            Ok((out.len(), t0.elapsed().as_secs_f64()))
+        }
+        _ => Err(PyValueError::new_err(format!("unknown mode {mode:?}"))),
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dict_bench, m)?)?;
+    Ok(())
+}
