@@ -249,8 +249,6 @@ class BatchIterator(Iterator[ArrowArrayExportable], AsyncIterator[ArrowArrayExpo
 
 def _wait_for_callbacks(timeout: float = 5.0) -> bool: ...
 def _reset_log_cache() -> None: ...
-
-
 def _panic_for_test(mode: str = "sync") -> Any:
     """Test hook (private): panics inside a core task."""
 
