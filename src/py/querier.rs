@@ -13,7 +13,7 @@ use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
 use crate::py::args;
-use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, PyJson, PyPairs};
+use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, GcPause, PyJson, PyPairs};
 use crate::py::errors::to_pyerr;
 use crate::py::iter::{Feed, MemberIterator, PageIterator};
 use crate::py::partition::{plan_args, PlanOut};
@@ -423,6 +423,7 @@ impl Querier {
                 None => return Ok(list.into_any().unbind()),
                 Some(Err(e)) => return Err(to_pyerr(e)),
                 Some(Ok(page)) => {
+                    let _pause = GcPause::new(py);
                     Builder::new(py).extend(&list, &page.items)?;
                     drop_later(page);
                 }
@@ -448,7 +449,10 @@ impl Querier {
                     None => return Ok(list),
                     Some(Err(e)) => return Err(to_pyerr(e)),
                     Some(Ok(page)) => {
-                        Python::attach(|py| Builder::new(py).extend(list.bind(py), &page.items))?;
+                        Python::attach(|py| {
+                            let _pause = GcPause::new(py);
+                            Builder::new(py).extend(list.bind(py), &page.items)
+                        })?;
                         drop_later(page);
                     }
                 }
