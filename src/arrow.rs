@@ -525,7 +525,7 @@ impl ArrowLayout {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};

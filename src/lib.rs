@@ -20,4 +20,5 @@ pub mod partition;
 pub mod py;
 pub mod retry;
 pub mod simulator;
+pub mod tape;
 pub mod webhook;

@@ -22,6 +22,7 @@ use cxone_cdp::http::{api_error, Answer};
 use cxone_cdp::paginate::{parse_page, Paginator};
 use cxone_cdp::retry::{parse_retry_after, saturating_secs};
 use cxone_cdp::simulator::cursor;
+use cxone_cdp::tape::decode_page;
 use proptest::prelude::*;
 use reqwest::header::{HeaderMap, HeaderValue};
 
@@ -98,9 +99,24 @@ fn policy(cap: f64, base: f64, max: f64) -> RetryPolicy {
 
 /// Every byte-level parser on one input: none may panic.
 fn all_parsers(body: &[u8]) {
-    if let Ok(page) = parse_page(body) {
+    let tree = parse_page(body);
+    if let Ok(page) = &tree {
         // A parsed page never has an empty cursor (that means "end").
         assert_ne!(page.next_page_token.as_deref(), Some(""));
+    }
+    // The dict path's tape decoder reads exactly what the tree parser reads.
+    match (&tree, decode_page(body)) {
+        (Ok(t), Ok(p)) => {
+            assert_eq!(p.tape.to_json(), t.items);
+            assert_eq!(p.next_page_token, t.next_page_token);
+        }
+        (Err(_), Err(e)) => assert_eq!(e.kind, ErrorKind::Server),
+        (t, p) => panic!(
+            "tree and tape disagree on {:?}: {:?} vs {:?}",
+            String::from_utf8_lossy(body),
+            t.as_ref().map(|_| ()),
+            p.map(|_| ())
+        ),
     }
     for status in [400u16, 401, 404, 429, 500, 502, 503] {
         let e = api_error(&answer(status, body, Some("1")));
@@ -155,6 +171,27 @@ fn hostile_durations_never_panic() {
     assert_eq!(saturating_secs(1e300), Duration::MAX);
 }
 
+/// Any JSON value (nested a few levels), with awkward strings and numbers.
+fn json_strategy() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value as V;
+    let leaf = prop_oneof![
+        Just(V::Null),
+        any::<bool>().prop_map(V::Bool),
+        any::<i64>().prop_map(V::from),
+        any::<u64>().prop_map(V::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(V::Null, V::Number)),
+        ".{0,12}".prop_map(V::String),
+        "[a-c]{1,3}".prop_map(V::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(V::Array),
+            prop::collection::vec(("[a-d\\u{e9}\"]{0,4}", inner), 0..6)
+                .prop_map(|kv| V::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
 fn value_strategy() -> impl Strategy<Value = (Value, AttrType)> {
     prop_oneof![
         "[^\\p{Cc}]{1,40}".prop_map(|s| (Value::Str(s), AttrType::String)),
@@ -198,6 +235,17 @@ proptest! {
     }
 
     #[test]
+    fn any_json_page_reads_the_same_as_a_tape(
+        items in prop::collection::vec(json_strategy(), 0..12),
+        token in proptest::option::of("[A-Za-z0-9_-]{0,10}"),
+    ) {
+        let body = serde_json::to_vec(&serde_json::json!({"items": items, "nextPageToken": token})).unwrap();
+        all_parsers(&body);
+        let page = decode_page(&body).unwrap();
+        prop_assert_eq!(page.tape.items, items.len());
+    }
+
+    #[test]
     fn truncated_pages_are_errors_not_short_pages(
         n in 1usize..30,
         cut in 1usize..1000,
@@ -207,6 +255,7 @@ proptest! {
         let cut = cut % body.len();
         // Any strict prefix of a page is a (retryable) server error.
         let e = parse_page(&body[..cut]).unwrap_err();
+        prop_assert!(decode_page(&body[..cut]).is_err());
         prop_assert_eq!(e.kind, ErrorKind::Server);
         prop_assert_eq!(e.code.as_deref(), Some("invalid_response"));
     }
