@@ -8,6 +8,11 @@ turn members page bodies (fetched from the simulator) into dicts.
                  (in the pipeline that happens in the background), then build
                  dicts with interned keys; only the build is timed
 - tree_dropper:  the same, trees freed on the dropper thread
+- tape:          the Querier's path now: decode to a flat page tape off the
+                 GIL, then build dicts (keys made once per page); only the
+                 build is timed
+- tree_parse, tape_parse: the off-GIL decode alone (the runtime thread's
+                 share per page), for the tree and the tape
 - jiter_keys:    jiter PythonParse (StringCacheMode::Keys) bytes -> objects,
                  all under the GIL (the whole parse is timed)
 - jiter_all:     the same caching every short string
@@ -64,7 +69,7 @@ def main() -> None:
     a = ap.parse_args()
     with Simulator(members=a.members, port=0) as sim:
         bodies = fetch_bodies(sim, a.limit)
-    modes = ["tree", "tree_dropper", "jiter_keys", "jiter_all", "orjson"]
+    modes = ["tree", "tree_dropper", "tape", "jiter_keys", "jiter_all", "orjson", "tree_parse", "tape_parse"]
     best = {m: float("inf") for m in modes}
     for _ in range(a.repeat):
         for m in modes:  # interleaved

@@ -15,6 +15,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Operator, Value};
 use crate::paginate::Json;
+use crate::tape::{Node, Tape};
 
 static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -292,6 +293,93 @@ impl<'py, 'j> Builder<'py, 'j> {
             .map(|x| self.value(x))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py_of(self), objs)
+    }
+}
+
+/// Builds Python objects from a page [`Tape`]: each object key's `str` is
+/// made (interned) once per page, then an object entry is an index; short
+/// string values go through the same small cache as [`Builder`]'s.
+pub struct TapeBuilder<'py, 't> {
+    tape: &'t Tape,
+    keys: Vec<Bound<'py, PyString>>,
+    strings: Builder<'py, 't>,
+    at: usize,
+}
+
+impl<'py, 't> TapeBuilder<'py, 't> {
+    pub fn new(py: Python<'py>, tape: &'t Tape) -> Self {
+        TapeBuilder {
+            tape,
+            keys: tape.keys.iter().map(|k| PyString::intern(py, k)).collect(),
+            strings: Builder::new(py),
+            at: 0,
+        }
+    }
+
+    /// The next item, or `None` after the last.
+    pub fn next_item(&mut self) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.at >= self.tape.nodes.len() {
+            return Ok(None);
+        }
+        self.node().map(Some)
+    }
+
+    fn node(&mut self) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.strings.py;
+        let node = self.tape.nodes[self.at];
+        self.at += 1;
+        Ok(match node {
+            Node::Null => py.None().into_bound(py),
+            Node::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+            Node::Int(i) => i.into_pyobject(py)?.into_any(),
+            Node::UInt(u) => u.into_pyobject(py)?.into_any(),
+            Node::Float(f) => PyFloat::new(py, f).into_any(),
+            Node::Str { start, len } => {
+                let s: &'t str = self.tape.str_at(start, len);
+                self.strings.string(s).into_any()
+            }
+            Node::Array { len } => {
+                let list = PyList::empty(py);
+                for _ in 0..len {
+                    list.append(self.node()?)?;
+                }
+                list.into_any()
+            }
+            Node::Object { len } => {
+                let d = PyDict::new(py);
+                for _ in 0..len {
+                    let Node::Key(k) = self.tape.nodes[self.at] else {
+                        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                            "internal error: malformed page tape",
+                        ));
+                    };
+                    self.at += 1;
+                    let v = self.node()?;
+                    d.set_item(&self.keys[k as usize], v)?;
+                }
+                d.into_any()
+            }
+            Node::Key(_) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "internal error: malformed page tape",
+                ))
+            }
+        })
+    }
+
+    /// Appends every item to `list`.
+    pub fn extend(mut self, list: &Bound<'py, PyList>) -> PyResult<()> {
+        while let Some(x) = self.next_item()? {
+            list.append(x)?;
+        }
+        Ok(())
+    }
+
+    /// Every item, as a list.
+    pub fn list(self) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(self.strings.py);
+        self.extend(&list)?;
+        Ok(list)
     }
 }
 

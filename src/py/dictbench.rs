@@ -7,6 +7,10 @@
 //!   consumes the previous page), so only the build counts; trees are freed
 //!   inline.
 //! - `tree_dropper`: the same, trees freed on the dropper thread.
+//! - `tape`: the Querier's path now: bodies decoded into `tape::Tape`s off
+//!   the GIL, then dicts built from the tapes (only the build counts).
+//! - `tree_parse` / `tape_parse`: the off-GIL decode alone (what the runtime
+//!   thread spends per page), members counted from the result.
 //! - `jiter_keys` / `jiter_all`: jiter's `PythonParse` straight from bytes to
 //!   Python objects, under the GIL (the whole parse counts), caching keys /
 //!   all short strings.
@@ -18,7 +22,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::paginate::parse_page;
-use crate::py::convert::Builder;
+use crate::py::convert::{Builder, TapeBuilder};
+use crate::tape::decode_page;
 use crate::py::errors::to_pyerr;
 use crate::py::runtime::drop_later;
 
@@ -53,6 +58,33 @@ fn dict_bench(
             }
             Ok((out.len(), t0.elapsed().as_secs_f64()))
         }
+        "tape" => {
+            let pages = py
+                .detach(|| {
+                    slices
+                        .iter()
+                        .map(|b| decode_page(b))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(to_pyerr)?;
+            let t0 = Instant::now();
+            for page in pages {
+                TapeBuilder::new(py, &page.tape).extend(&out)?;
+            }
+            Ok((out.len(), t0.elapsed().as_secs_f64()))
+        }
+        "tree_parse" | "tape_parse" => py.detach(|| {
+            let t0 = Instant::now();
+            let mut n = 0;
+            for b in &slices {
+                n += if mode == "tree_parse" {
+                    parse_page(b).map_err(to_pyerr)?.items.len()
+                } else {
+                    decode_page(b).map_err(to_pyerr)?.tape.items
+                };
+            }
+            Ok((n, t0.elapsed().as_secs_f64()))
+        }),
         "jiter_keys" | "jiter_all" => {
             let parse = PythonParse {
                 cache_mode: if mode == "jiter_keys" {

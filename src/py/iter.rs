@@ -16,14 +16,15 @@ use tokio::sync::mpsc;
 
 use crate::client::{Client, Query};
 use crate::error::{Error, ErrorKind, Result};
-use crate::paginate::PageOut;
-use crate::py::convert::Builder;
+use crate::paginate::PageOf;
+use crate::py::convert::TapeBuilder;
+use crate::tape::{Tape, TapePages};
 use crate::py::errors::to_pyerr;
-use crate::py::runtime::{block_on, drop_later, runtime};
+use crate::py::runtime::{block_on, runtime};
 
 /// The page feed shared by the iterators: the receiving end of a background
 /// walk over one query's pages (in whatever form its decoder makes them).
-pub(crate) struct Feed<T = PageOut> {
+pub(crate) struct Feed<T = PageOf<Tape>> {
     rx: tokio::sync::Mutex<mpsc::Receiver<Result<T>>>,
     pub(crate) task: tokio::task::AbortHandle,
     /// The process whose runtime runs `task` (after `os.fork()` the child
@@ -37,7 +38,7 @@ impl<T> Drop for Feed<T> {
     }
 }
 
-impl Feed<PageOut> {
+impl Feed<PageOf<Tape>> {
     /// Starts the background walk of the dict path; `capacity` pages may wait
     /// in the channel (1 for the iterators: at most two pages held).
     pub(crate) fn start(
@@ -67,10 +68,10 @@ impl Feed<PageOut> {
             capacity,
             async move {
                 let prepared = client.prepare(query).await?;
-                Ok(client.pages(prepared, cursor))
+                Ok(client.pages_with(prepared, cursor, Arc::new(TapePages)))
             },
             Some(listing),
-            |page: &PageOut| page.items.len(),
+            |page: &PageOf<Tape>| page.items,
         )
     }
 }
@@ -222,16 +223,14 @@ impl MemberIterator {
     fn fill(
         py: Python<'_>,
         buffer: &Mutex<VecDeque<Py<PyAny>>>,
-        page: PageOut,
+        page: PageOf<Tape>,
     ) -> PyResult<Option<Py<PyAny>>> {
-        let mut b = Builder::new(py);
-        let mut items = page
-            .items
-            .iter()
-            .map(|x| b.value(x).map(Bound::unbind))
-            .collect::<PyResult<VecDeque<_>>>()?;
+        let mut b = TapeBuilder::new(py, &page.data);
+        let mut items = VecDeque::with_capacity(page.items);
+        while let Some(x) = b.next_item()? {
+            items.push_back(x.unbind());
+        }
         let first = items.pop_front();
-        drop_later(page);
         let mut buf = buffer.lock().unwrap_or_else(|p| p.into_inner());
         buf.extend(items);
         Ok(first)
@@ -320,10 +319,8 @@ pub struct Page {
 }
 
 impl Page {
-    fn build(py: Python<'_>, page: PageOut) -> PyResult<Py<Page>> {
-        let mut page = page;
-        let items = Builder::new(py).list(&page.items)?.unbind();
-        drop_later(std::mem::take(&mut page.items));
+    fn build(py: Python<'_>, page: PageOf<Tape>) -> PyResult<Py<Page>> {
+        let items = TapeBuilder::new(py, &page.data).list()?.unbind();
         Py::new(
             py,
             Page {

@@ -13,11 +13,11 @@ use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
 use crate::py::args;
-use crate::py::convert::{filters_from_py, int_arg, str_arg, Builder, GcPause, PyJson, PyPairs};
+use crate::py::convert::{filters_from_py, int_arg, str_arg, GcPause, TapeBuilder, PyJson, PyPairs};
 use crate::py::errors::to_pyerr;
 use crate::py::iter::{Feed, MemberIterator, PageIterator};
 use crate::py::partition::{plan_args, PlanOut};
-use crate::py::runtime::{block_on, check_same_process, drop_later, into_awaitable, runtime};
+use crate::py::runtime::{block_on, check_same_process, into_awaitable, runtime};
 
 /// Pages `members()` lets the background walk run ahead (it keeps every
 /// member anyway, so there is no memory bound to protect).
@@ -424,8 +424,7 @@ impl Querier {
                 Some(Err(e)) => return Err(to_pyerr(e)),
                 Some(Ok(page)) => {
                     let _pause = GcPause::new(py);
-                    Builder::new(py).extend(&list, &page.items)?;
-                    drop_later(page);
+                    TapeBuilder::new(py, &page.data).extend(&list)?;
                 }
             }
         }
@@ -451,9 +450,8 @@ impl Querier {
                     Some(Ok(page)) => {
                         Python::attach(|py| {
                             let _pause = GcPause::new(py);
-                            Builder::new(py).extend(list.bind(py), &page.items)
+                            TapeBuilder::new(py, &page.data).extend(list.bind(py))
                         })?;
-                        drop_later(page);
                     }
                 }
             }
