@@ -36,9 +36,16 @@ pub enum Node {
     UInt(u64),
     Float(f64),
     /// A string: `len` bytes of [`Tape::text`] from `start`.
-    Str { start: u32, len: u32 },
-    Array { len: u32 },
-    Object { len: u32 },
+    Str {
+        start: u32,
+        len: u32,
+    },
+    Array {
+        len: u32,
+    },
+    Object {
+        len: u32,
+    },
     /// An object key: index into [`Tape::keys`].
     Key(u32),
 }
@@ -375,13 +382,20 @@ mod tests {
             let err = decode_page(body.as_bytes()).unwrap_err();
             assert_eq!(err.kind, crate::error::ErrorKind::Server, "{body}");
             assert_eq!(err.code.as_deref(), Some("invalid_response"), "{body}");
-            assert!(parse_page(body.as_bytes()).is_err(), "tree parser accepts {body}");
+            assert!(
+                parse_page(body.as_bytes()).is_err(),
+                "tree parser accepts {body}"
+            );
         }
     }
 
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        let deep = format!(r#"{{"items": [{}{}]}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(
+            r#"{{"items": [{}{}]}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         assert!(decode_page(deep.as_bytes()).is_err());
         let ok = format!(r#"{{"items": [{}{}]}}"#, "[".repeat(100), "]".repeat(100));
         same_as_tree(&ok);

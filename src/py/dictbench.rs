@@ -23,9 +23,9 @@ use pyo3::types::{PyBytes, PyList};
 
 use crate::paginate::parse_page;
 use crate::py::convert::{Builder, TapeBuilder};
-use crate::tape::decode_page;
 use crate::py::errors::to_pyerr;
 use crate::py::runtime::drop_later;
+use crate::tape::decode_page;
 
 /// `(members, seconds the Python thread spent)` for one strategy over `bodies`.
 #[pyfunction]

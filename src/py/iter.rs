@@ -18,9 +18,9 @@ use crate::client::{Client, Query};
 use crate::error::{Error, ErrorKind, Result};
 use crate::paginate::PageOf;
 use crate::py::convert::TapeBuilder;
-use crate::tape::{Tape, TapePages};
 use crate::py::errors::to_pyerr;
 use crate::py::runtime::{block_on, runtime};
+use crate::tape::{Tape, TapePages};
 
 /// The page feed shared by the iterators: the receiving end of a background
 /// walk over one query's pages (in whatever form its decoder makes them).

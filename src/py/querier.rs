@@ -13,7 +13,9 @@ use crate::config::{Config, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
 use crate::py::args;
-use crate::py::convert::{filters_from_py, int_arg, str_arg, GcPause, TapeBuilder, PyJson, PyPairs};
+use crate::py::convert::{
+    filters_from_py, int_arg, str_arg, GcPause, PyJson, PyPairs, TapeBuilder,
+};
 use crate::py::errors::to_pyerr;
 use crate::py::iter::{Feed, MemberIterator, PageIterator};
 use crate::py::partition::{plan_args, PlanOut};
