@@ -21,9 +21,10 @@ use crate::py::iter::{Feed, MemberIterator, PageIterator};
 use crate::py::partition::{plan_args, PlanOut};
 use crate::py::runtime::{block_on, check_same_process, into_awaitable, runtime};
 
-/// Pages `members()` lets the background walk run ahead (it keeps every
-/// member anyway, so there is no memory bound to protect).
-const MEMBERS_PREFETCH: usize = 4;
+/// Pages `members()` lets the background walk run ahead of the conversion:
+/// while Python turns page k into dicts, pages k+1 and k+2 are fetched and
+/// decoded (a slot is taken before each fetch, so never more).
+const MEMBERS_PREFETCH: usize = 2;
 
 /// Settings other parts of the package read (cache, webhook, audit).
 #[derive(Clone, Default)]
