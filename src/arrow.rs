@@ -346,20 +346,10 @@ mod jit {
     }
 
     enum K {
-        Items,
-        Next,
         MemberId,
         JoinedAt,
         Attributes,
         Other,
-    }
-
-    fn page_key(k: &str) -> K {
-        match k {
-            "items" => K::Items,
-            "nextPageToken" => K::Next,
-            _ => K::Other,
-        }
     }
 
     fn member_key(k: &str) -> K {
@@ -372,45 +362,12 @@ mod jit {
     }
 
     pub(super) fn decode(cols: &mut Columns<'_>, body: &[u8]) -> R<Option<String>> {
-        let mut j = Jiter::new(body);
-        let mut items = false;
-        let mut token: Option<Option<String>> = None;
-        let mut key = j.next_object().map_err(e)?.map(page_key);
-        while let Some(k) = key {
-            match k {
-                K::Items if !items => {
-                    items = true;
-                    if j.peek().map_err(e)? != Peek::Array {
-                        return Err("items is not an array".into());
-                    }
-                    let mut elem = j.known_array().map_err(e)?;
-                    while let Some(p) = elem {
-                        if p != Peek::Object {
-                            return Err(format!("member {} is not an object", cols.rows));
-                        }
-                        member(&mut j, cols)?;
-                        elem = j.array_step().map_err(e)?;
-                    }
-                }
-                K::Next if token.is_none() => {
-                    token = Some(match j.peek().map_err(e)? {
-                        Peek::Null => {
-                            j.known_null().map_err(e)?;
-                            None
-                        }
-                        Peek::String => Some(j.known_str().map_err(e)?.to_owned()),
-                        _ => return Err("nextPageToken is neither a string nor null".into()),
-                    });
-                }
-                _ => j.next_skip().map_err(e)?,
+        crate::paginate::walk_page(body, |j, p| {
+            if p != Peek::Object {
+                return Err(format!("member {} is not an object", cols.rows));
             }
-            key = j.next_key().map_err(e)?.map(page_key);
-        }
-        j.finish().map_err(e)?;
-        if !items {
-            return Err("missing field `items`".into());
-        }
-        Ok(token.flatten())
+            member(j, cols)
+        })
     }
 
     fn member(j: &mut Jiter<'_>, cols: &mut Columns<'_>) -> R<()> {

@@ -145,6 +145,65 @@ pub fn parse_page(body: &[u8]) -> Result<Page> {
     })
 }
 
+/// Walks a members page body with jiter, the one reading of the page
+/// envelope shared by the streaming decoders (`tape`, `arrow`): the body
+/// must be a JSON object with one `items` array and at most one
+/// `nextPageToken` (a string or null); other fields are skipped, and
+/// nothing may follow the object. `item` reads each element of `items`
+/// (given its first token). Returns the raw `nextPageToken`; errors are
+/// short texts for [`unreadable_body`].
+pub fn walk_page<'j>(
+    body: &'j [u8],
+    mut item: impl FnMut(&mut jiter::Jiter<'j>, jiter::Peek) -> std::result::Result<(), String>,
+) -> std::result::Result<Option<String>, String> {
+    use jiter::{Jiter, Peek};
+    let e = |err: jiter::JiterError| err.to_string();
+    let mut j = Jiter::new(body);
+    if j.peek().map_err(e)? != Peek::Object {
+        return Err("the body is not a JSON object".into());
+    }
+    let mut items = false;
+    let mut token: Option<Option<String>> = None;
+    let mut key = j.known_object().map_err(e)?.map(str::to_owned);
+    while let Some(k) = key {
+        match k.as_str() {
+            "items" => {
+                if std::mem::replace(&mut items, true) {
+                    return Err("duplicate field `items`".into());
+                }
+                if j.peek().map_err(e)? != Peek::Array {
+                    return Err("items is not an array".into());
+                }
+                let mut elem = j.known_array().map_err(e)?;
+                while let Some(p) = elem {
+                    item(&mut j, p)?;
+                    elem = j.array_step().map_err(e)?;
+                }
+            }
+            "nextPageToken" => {
+                if token.is_some() {
+                    return Err("duplicate field `nextPageToken`".into());
+                }
+                token = Some(match j.peek().map_err(e)? {
+                    Peek::Null => {
+                        j.known_null().map_err(e)?;
+                        None
+                    }
+                    Peek::String => Some(j.known_str().map_err(e)?.to_owned()),
+                    _ => return Err("nextPageToken is neither a string nor null".into()),
+                });
+            }
+            _ => j.next_skip().map_err(e)?,
+        }
+        key = j.next_key().map_err(e)?.map(str::to_owned);
+    }
+    j.finish().map_err(e)?;
+    if !items {
+        return Err("missing field `items`".into());
+    }
+    Ok(token.flatten())
+}
+
 /// What a [`PageDecoder`] makes of one members page body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded<T> {

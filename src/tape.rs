@@ -22,7 +22,7 @@
 use jiter::{Jiter, JiterError, Peek};
 
 use crate::error::Result;
-use crate::paginate::{Decoded, Json, PageDecoder};
+use crate::paginate::{walk_page, Decoded, Json, PageDecoder};
 
 /// One value (or object key) of a tape, in document order. A container is
 /// followed by its contents: an array by `len` values, an object by `len`
@@ -177,52 +177,11 @@ impl TapeBuilder {
     }
 
     fn page(&mut self, body: &[u8]) -> R<Option<String>> {
-        let mut j = Jiter::new(body);
-        if j.peek().map_err(e)? != Peek::Object {
-            return Err("the body is not a JSON object".into());
-        }
-        let mut items = false;
-        let mut token: Option<Option<String>> = None;
-        let mut key = j.known_object().map_err(e)?.map(str::to_owned);
-        while let Some(k) = key {
-            match k.as_str() {
-                "items" => {
-                    if items {
-                        return Err("duplicate field `items`".into());
-                    }
-                    items = true;
-                    if j.peek().map_err(e)? != Peek::Array {
-                        return Err("items is not an array".into());
-                    }
-                    let mut elem = j.known_array().map_err(e)?;
-                    while let Some(p) = elem {
-                        self.value(&mut j, p, 1)?;
-                        self.tape.items += 1;
-                        elem = j.array_step().map_err(e)?;
-                    }
-                }
-                "nextPageToken" => {
-                    if token.is_some() {
-                        return Err("duplicate field `nextPageToken`".into());
-                    }
-                    token = Some(match j.peek().map_err(e)? {
-                        Peek::Null => {
-                            j.known_null().map_err(e)?;
-                            None
-                        }
-                        Peek::String => Some(j.known_str().map_err(e)?.to_owned()),
-                        _ => return Err("nextPageToken is neither a string nor null".into()),
-                    });
-                }
-                _ => j.next_skip().map_err(e)?,
-            }
-            key = j.next_key().map_err(e)?.map(str::to_owned);
-        }
-        j.finish().map_err(e)?;
-        if !items {
-            return Err("missing field `items`".into());
-        }
-        Ok(token.flatten())
+        walk_page(body, |j, p| {
+            self.value(j, p, 1)?;
+            self.tape.items += 1;
+            Ok(())
+        })
     }
 
     fn push_str(&mut self, s: &str) -> R<Node> {
