@@ -67,9 +67,7 @@ def java_major() -> int | None:
     if java is None:
         return None
     try:
-        out = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=60
-        ).stderr
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out)

@@ -106,6 +106,7 @@ def spark_runs(sim: Simulator, splits: list[str], by: str, master: str) -> dict[
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     res["start"] = time.perf_counter() - t

@@ -333,8 +333,9 @@ def test_three_audiences_in_one_read(spark, sim):
     assert EMPTY_AUDIENCE_ID not in got
 
 
-def test_secrets_stay_out_of_plans_partitions_and_logs(spark, sim_missing, caplog, capsys,
-                                                      event_log):
+def test_secrets_stay_out_of_plans_partitions_and_logs(
+    spark, sim_missing, caplog, capsys, event_log
+):
     caplog.set_level(logging.DEBUG, logger="cxone_cdp")
     opts = {
         "audiences": f"{AUDIENCE_ID},{SUBSET_AUDIENCE_ID}",
@@ -362,7 +363,7 @@ def test_secrets_stay_out_of_plans_partitions_and_logs(spark, sim_missing, caplo
     # job and stage descriptions, the session's properties).
     spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
     events = "".join(f.read_text(errors="replace") for f in event_log.rglob("*") if f.is_file())
-    assert "SparkListenerSQLExecutionStart" in events
+    assert "SparkListenerSQLExecutionStart" in events and "BatchScan cxone_cdp" in events
     assert SECRET not in events
     # The reader's partitions, as Spark pickles and shows them.
     source = CxoneDataSource(dict(opts))

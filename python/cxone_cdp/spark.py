@@ -210,9 +210,10 @@ class _Connection:
         """This process's Querier for these settings (and the environment):
         Spark reuses its Python workers, so a worker's partitions share one
         connection pool, one token and one attribute schema."""
-        key = (self, tuple(sorted(
-            (k, v) for k, v in os.environ.items() if k.startswith("CXONE_CDP_")
-        )))
+        key = (
+            self,
+            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CXONE_CDP_"))),
+        )
         with _QUERIERS_LOCK:
             q = _QUERIERS.get(key)
             if q is None:
@@ -478,8 +479,7 @@ def group_partitions(
         before += p.expected_count
     aud = parts[0].audience_id
     return [
-        PartitionGroup(aud, i, tuple(b), streams)
-        for i, b in enumerate(b for b in buckets if b)
+        PartitionGroup(aud, i, tuple(b), streams) for i, b in enumerate(b for b in buckets if b)
     ]
 
 
