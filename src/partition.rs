@@ -17,13 +17,17 @@
 //! planning fail with a `ValidationError` (code `partition_cover_incomplete`)
 //! instead of being silently lost.
 //!
-//! The search runs in rounds: every unfinished boundary proposes one probe
-//! (the midpoint of its bracket), the distinct probes of a round are counted
-//! concurrently, and every probe tightens every boundary's bracket. Numbers
-//! start with an exponential search for a bracket (0, ±1, ±10, ...) and then
-//! bisect on short decimals; dates bisect on days; strings bisect on code
-//! points, one character position after the other (printable code points
-//! only: probes never hold control characters). A boundary stops when a
+//! The search runs in rounds: every unfinished boundary proposes one probe,
+//! the distinct probes of a round are counted concurrently, and every probe
+//! tightens every boundary's bracket. A bracket that still holds many
+//! boundaries is bisected (one probe serves them all); once it holds a few,
+//! numbers and dates interpolate (the probe goes where the target rank lies
+//! if the values between the bracket's ends were spread evenly), with a
+//! bisection every third round so uneven data still converge. Numbers start
+//! with an exponential search for a bracket (0, ±1, ±10, ...) and probe
+//! short decimals; dates probe days; strings bisect on code points, one
+//! character position after the other (printable code points only: probes
+//! never hold control characters). A boundary stops when a
 //! probe's count is within 5% of a partition's size of its target, when its
 //! bracket cannot be split any more, or after [`MAX_ROUNDS`] rounds, so a
 //! plan costs at most `MAX_ROUNDS * (partitions - 1)` probes plus

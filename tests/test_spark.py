@@ -10,9 +10,12 @@ import datetime as dt
 import logging
 import os
 import pickle
+import re
 import shutil
+import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +24,28 @@ pytest.importorskip(
     reason="pyspark is not installed: `python3 tasks.py test` installs the 'spark' extra where "
     "Java 17+ runs (or pip install 'cxone-cdp[spark]')",
 )
-if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+
+
+def _java_major() -> int | None:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr)
+    if m is None:
+        return None
+    return int(m.group(2) or 0) if m.group(1) == "1" else int(m.group(1))
+
+
+_JAVA = _java_major()
+if _JAVA is None or _JAVA < 17:
     pytest.skip(
-        "no Java runtime (java on PATH or JAVA_HOME): Spark 4 needs Java 17+",
+        f"{'no Java runtime' if _JAVA is None else f'Java {_JAVA}'} (java on PATH or "
+        "JAVA_HOME): Spark 4 needs Java 17+",
         allow_module_level=True,
     )
 
