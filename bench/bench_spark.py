@@ -3,16 +3,19 @@
 Against the embedded simulator with added latency per API call (default
 1,000,000 members, 50 ms a call, pages of 1000), one run each:
 
-1. planning: ``Querier.plan_partitions`` (count requests only);
+1. planning: ``Querier.plan_partitions`` (count requests only), timed alone;
 2. plain Python, Arrow batches (``cxone_cdp.spark.member_batches``, the
-   function the Spark reader uses): one stream vs the plan's partitions on
-   threads;
+   function the Spark reader uses): one stream vs the plan's sub-queries
+   listed at once (``cxone_cdp.spark.read_concurrently``, what a Spark task
+   does with its share);
 3. Spark (local[2]): ``spark.read.format("cxone_cdp")`` written to the
-   ``noop`` sink (every row and column read), one partition vs partitioned.
+   ``noop`` sink (every row and column read), one partition vs partitioned,
+   for each ``numPartitions x streamsPerPartition`` given with ``--spark-split``
+   (the planning on the driver included; the planning alone is step 1).
 
     python bench/bench_spark.py [--members 1000000] [--latency 0.05]
-                                [--partitions 16] [--by lifetime_value] [--no-spark]
-                                [--master local[2]]
+                                [--partitions 32] [--by lifetime_value] [--no-spark]
+                                [--master local[2]] [--spark-split 8x4 --spark-split 2x16]
 
 Needs pyarrow and, for step 3, pyspark and Java (pip install 'cxone-cdp[spark]').
 """
@@ -23,7 +26,6 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 from cxone_cdp import Querier
@@ -67,15 +69,24 @@ def plain(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
     )
 
     def partitioned() -> int:
-        with ThreadPoolExecutor(max_workers=len(plan)) as pool:
-            return sum(pool.map(lambda p: read_stream(q, p["filters"], target), plan))
+        from cxone_cdp.spark import MemberPartition, read_concurrently
 
-    res["threads"], n2 = timed(f"partitioned read, {len(plan)} threads", partitioned)
+        parts = [
+            MemberPartition(AUDIENCE_ID, p["index"], tuple(p["filters"]), p["expected_count"])
+            for p in plan
+        ]
+        return sum(
+            b.num_rows
+            for _, b in read_concurrently(q, parts, 1000, target, partitions)
+            if b is not None
+        )
+
+    res["threads"], n2 = timed(f"the {len(plan)} sub-queries, {partitions} at once", partitioned)
     assert n1 == n2 == sim.members, (n1, n2)
     return res
 
 
-def spark_runs(sim: Simulator, partitions: int, by: str, master: str) -> dict[str, float]:
+def spark_runs(sim: Simulator, splits: list[str], by: str, master: str) -> dict[str, float]:
     os.environ.update(
         CXONE_CDP_BASE_URL=sim.base_url,
         CXONE_CDP_TOKEN_URL=sim.token_url,
@@ -95,6 +106,7 @@ def spark_runs(sim: Simulator, partitions: int, by: str, master: str) -> dict[st
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     res["start"] = time.perf_counter() - t
@@ -108,10 +120,14 @@ def spark_runs(sim: Simulator, partitions: int, by: str, master: str) -> dict[st
 
     res["warmup"], _ = timed("warm-up (small filtered read)", lambda: run(filter="city=x#y"))
     res["single"], _ = timed("one partition", lambda: run())
-    res["partitioned"], _ = timed(
-        f"partitionBy {by}, numPartitions {partitions}",
-        lambda: run(partitionBy=by, numPartitions=str(partitions)),
-    )
+    for split in splits:
+        n, streams = split.split("x")
+        res[split], _ = timed(
+            f"partitionBy {by}, numPartitions {n}, streamsPerPartition {streams}",
+            lambda n=n, streams=streams: run(
+                partitionBy=by, numPartitions=n, streamsPerPartition=streams
+            ),
+        )
     spark.stop()
     return res
 
@@ -120,9 +136,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--members", type=int, default=1_000_000)
     ap.add_argument("--latency", type=float, default=0.05)
-    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--partitions", type=int, default=32)
     ap.add_argument("--by", default="lifetime_value")
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument(
+        "--spark-split",
+        action="append",
+        help="numPartitions x streamsPerPartition for a Spark run (repeatable; default 8x4)",
+    )
     ap.add_argument(
         "--master",
         default="local[2]",
@@ -140,8 +161,10 @@ def main() -> None:
             f"(planning included)"
         )
         if not args.no_spark:
-            s = spark_runs(sim, args.partitions, args.by, args.master)
-            print(f"  => Spark partitioned / single: {s['single'] / s['partitioned']:.1f}x faster")
+            splits = args.spark_split or ["8x4"]
+            s = spark_runs(sim, splits, args.by, args.master)
+            for split in splits:
+                print(f"  => Spark {split} / single: {s['single'] / s[split]:.1f}x faster")
 
 
 if __name__ == "__main__":

@@ -10,23 +10,57 @@ import datetime as dt
 import logging
 import os
 import pickle
+import re
 import shutil
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip(
-    "pyspark", reason="pyspark is not installed: pip install 'cxone-cdp[spark]' to run Spark tests"
+    "pyspark",
+    reason="pyspark is not installed: `python3 tasks.py test` installs the 'spark' extra where "
+    "Java 17+ runs (or pip install 'cxone-cdp[spark]')",
 )
-if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-    pytest.skip("no Java runtime (java on PATH or JAVA_HOME) for Spark", allow_module_level=True)
 
-from cxone_cdp import ValidationError  # noqa: E402
+
+def _java_major() -> int | None:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr)
+    if m is None:
+        return None
+    return int(m.group(2) or 0) if m.group(1) == "1" else int(m.group(1))
+
+
+_JAVA = _java_major()
+if _JAVA is None or _JAVA < 17:
+    pytest.skip(
+        f"{'no Java runtime' if _JAVA is None else f'Java {_JAVA}'} (java on PATH or "
+        "JAVA_HOME): Spark 4 needs Java 17+",
+        allow_module_level=True,
+    )
+
+import pyarrow as pa  # noqa: E402
+from cxone_cdp import Querier, ValidationError  # noqa: E402
 from cxone_cdp.spark import (  # noqa: E402
     CxoneDataSource,
     MemberPartition,
+    PartitionGroup,
+    _arrow_schema,
     _Settings,
+    group_partitions,
     parse_filters,
+    plan_input_partitions,
+    read_concurrently,
     spark_schema,
 )
 from cxone_cdp.testing import (  # noqa: E402
@@ -59,7 +93,13 @@ def sim_missing():
 
 
 @pytest.fixture(scope="module")
-def spark(sim):
+def event_log(tmp_path_factory):
+    """Spark's event log: what its UI and history server show (plans, options)."""
+    return tmp_path_factory.mktemp("spark-events")
+
+
+@pytest.fixture(scope="module")
+def spark(sim, event_log):
     from pyspark.sql import SparkSession
 
     # The connection comes from the environment (inherited by the JVM and its
@@ -80,6 +120,10 @@ def spark(sim):
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.eventLog.enabled", "true")
+        .config("spark.eventLog.dir", event_log.as_uri())
+        .config("spark.eventLog.compress", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -191,19 +235,82 @@ def test_filtered_read_has_the_members_values(spark, sim):
     assert rows == sorted((_row(m) for m in expected), key=lambda r: r["memberId"])
 
 
-@pytest.mark.parametrize("by", ["lifetime_value", "last_purchase_date", "city"])
-def test_partitioned_read_equals_the_unpartitioned_set(spark, sim, by):
-    df = (
-        spark.read.format("cxone_cdp")
-        .option("audience", AUDIENCE_ID)
-        .option("partitionBy", by)
-        .option("numPartitions", 4)
-        .load()
-    )
-    assert df.rdd.getNumPartitions() >= 5  # x < b1, x = b1, b1 < x < b2, ...
+@pytest.mark.parametrize(
+    ("by", "streams"),
+    [("lifetime_value", None), ("last_purchase_date", None), ("city", None), ("city", "1")],
+)
+def test_partitioned_read_equals_the_unpartitioned_set(spark, sim, by, streams):
+    reader = spark.read.format("cxone_cdp").option("audience", AUDIENCE_ID)
+    reader = reader.option("partitionBy", by).option("numPartitions", 3)
+    if streams is not None:
+        reader = reader.option("streamsPerPartition", streams)
+    df = reader.load()
+    assert df.rdd.getNumPartitions() == 3
     ids = _ids(df.select("memberId").collect())
     assert len(ids) == len(set(ids)), "duplicates"
     assert set(ids) == _expected_ids(sim), "gaps"
+
+
+def test_partitions_group_the_plans_sub_queries(sim):
+    q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+    settings = _Settings.from_options(
+        {"audience": AUDIENCE_ID, "partitionBy": "lifetime_value", "numPartitions": "3"}
+    )
+    assert settings.streams == 4
+    groups = plan_input_partitions(settings, q)
+    assert len(groups) == 3 and all(isinstance(g, PartitionGroup) for g in groups)
+    assert [g.index for g in groups] == [0, 1, 2]
+    parts = [p for g in groups for p in g.parts]
+    # 12 ranges and the equality sub-queries between them, each in one group,
+    # consecutive in value order.
+    assert [p.index for p in parts] == list(range(len(parts)))
+    assert 12 <= len(parts) <= 23
+    sizes = [g.expected_count for g in groups]
+    assert sum(sizes) == sim.members
+    assert max(sizes) - min(sizes) <= sim.members * 0.2, sizes
+    # Grouping alone: every part once, no empty group, at most `groups`.
+    fake = [MemberPartition("a", i, (), c) for i, c in enumerate([0, 5, 0, 0, 90, 5, 0])]
+    for n in (1, 2, 3, 7, 10):
+        gs = group_partitions(fake, n, 2)
+        assert [p for g in gs for p in g.parts] == fake
+        assert 1 <= len(gs) <= n and all(g.parts for g in gs)
+        assert [g.index for g in gs] == list(range(len(gs)))
+    assert len(group_partitions([MemberPartition("a", 0, (), 0)] * 3, 4, 2)) == 1
+    assert group_partitions([], 4, 2) == []
+
+
+def test_read_concurrently_merges_streams_and_raises_their_errors(sim):
+    q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+    target = _arrow_schema(spark_schema(q.attributes()))
+    plan = q.plan_partitions(AUDIENCE_ID, by="lifetime_value", partitions=6)
+    parts = [
+        MemberPartition(AUDIENCE_ID, p["index"], tuple(p["filters"]), p["expected_count"])
+        for p in plan
+    ]
+    for streams in (1, 3, 16):
+        rows: dict[int, int] = {}
+        ids: list[str] = []
+        done = []
+        for part, batch in read_concurrently(q, parts, 200, target, streams):
+            if batch is None:
+                done.append(part.index)
+                continue
+            assert batch.schema == target
+            rows[part.index] = rows.get(part.index, 0) + batch.num_rows
+            ids.extend(batch.column("memberId").to_pylist())
+        assert sorted(done) == [p.index for p in parts]
+        assert all(rows.get(p.index, 0) == p.expected_count for p in parts)
+        assert len(ids) == len(set(ids)) and set(ids) == _expected_ids(sim)
+    # Stopping early leaves no thread behind; an error in a stream is raised.
+    gen = read_concurrently(q, parts, 100, target, 4)
+    next(gen)
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("cxone-cdp-stream")]
+    bad = [*parts, MemberPartition(AUDIENCE_ID, 99, (("nope", "eq", 1),), 1)]
+    with pytest.raises(ValidationError, match="nope"):
+        for _ in read_concurrently(q, bad, 1000, target, 3):
+            pass
+    assert isinstance(target, pa.Schema)
 
 
 def test_plan_that_cannot_cover_every_member_is_refused(spark, sim_missing, caplog):
@@ -248,7 +355,9 @@ def test_three_audiences_in_one_read(spark, sim):
     assert EMPTY_AUDIENCE_ID not in got
 
 
-def test_secrets_stay_out_of_plans_partitions_and_logs(spark, sim_missing, caplog):
+def test_secrets_stay_out_of_plans_partitions_and_logs(
+    spark, sim_missing, caplog, capsys, event_log
+):
     caplog.set_level(logging.DEBUG, logger="cxone_cdp")
     opts = {
         "audiences": f"{AUDIENCE_ID},{SUBSET_AUDIENCE_ID}",
@@ -264,15 +373,28 @@ def test_secrets_stay_out_of_plans_partitions_and_logs(spark, sim_missing, caplo
     assert n == len(sim_missing.expected_members(AUDIENCE_ID)) + len(
         sim_missing.expected_members(SUBSET_AUDIENCE_ID)
     )
+    # The plan as Spark shows it (explain, the query execution).
     plan_text = df._jdf.queryExecution().toString()
+    assert "cxone_cdp" in plan_text.lower() or "PythonDataSource" in plan_text, plan_text
     assert SECRET not in plan_text
+    for mode in ("extended", "formatted", "cost"):
+        df.explain(mode=mode)
+    shown = capsys.readouterr()
+    assert shown.out.strip() and SECRET not in shown.out + shown.err
+    # What Spark's UI and history server show: the event log (SQL plans,
+    # job and stage descriptions, the session's properties).
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    events = "".join(f.read_text(errors="replace") for f in event_log.rglob("*") if f.is_file())
+    assert "SparkListenerSQLExecutionStart" in events and "BatchScan cxone_cdp" in events
+    assert SECRET not in events
     # The reader's partitions, as Spark pickles and shows them.
     source = CxoneDataSource(dict(opts))
     reader = source.reader(source.schema())
     parts = reader.partitions()
-    assert parts and all(isinstance(p, MemberPartition) for p in parts)
+    assert parts and all(isinstance(p, PartitionGroup) for p in parts)
     for p in parts:
         assert SECRET not in repr(p) and SECRET.encode() not in pickle.dumps(p)
     assert SECRET not in repr(reader)
     assert sum(p.expected_count for p in parts) == n
     assert SECRET not in caplog.text
+    assert "partition(s)" in caplog.text  # the planning was logged

@@ -27,13 +27,17 @@ Options (names are case-insensitive):
     literal backslash before ``;`` as ``\\\\``). More filter options may be
     given as ``filter.<anything>`` (e.g. ``filter.1``, ``filter.vip``); all
     are combined with AND.
-``partitionBy``, ``numPartitions``
-    Split every audience into about ``numPartitions`` (default 8) disjoint
-    sub-queries of roughly equal size on a number, date or string attribute
-    (see :meth:`cxone_cdp.Querier.plan_partitions`). The plan is verified with
-    counts before any member is read: if members lack the attribute the read
-    fails at planning instead of losing them. Without ``partitionBy`` each
-    audience is one partition.
+``partitionBy``, ``numPartitions``, ``streamsPerPartition``
+    Split every audience into about ``numPartitions`` (default 8) Spark
+    partitions of roughly equal size on a number, date or string attribute.
+    Each Spark partition holds ``streamsPerPartition`` (default 4) disjoint
+    sub-queries (plus the plan's equality sub-queries, usually tiny) that its
+    task lists at once on threads: a listing is latency-bound, so one task
+    slot keeps several requests in flight. The sub-queries are
+    ``Querier.plan_partitions(partitions=numPartitions * streamsPerPartition)``,
+    verified with counts before any member is read: if members lack the
+    attribute the read fails at planning instead of losing them. Without
+    ``partitionBy`` each audience is one partition of one stream.
 ``limit``
     Page size of each members request (1..1000, default 1000); not a row cap.
 ``base_url``, ``token_url``, ``client_id``, ``client_secret``
@@ -58,7 +62,10 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import os
+import queue
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +91,7 @@ __all__ = [
     "CxoneDataSource",
     "CxoneReader",
     "MemberPartition",
+    "PartitionGroup",
     "member_batches",
     "parse_filters",
     "register",
@@ -96,6 +104,10 @@ log = logging.getLogger("cxone_cdp.spark")
 AUDIENCE_COLUMN = "audienceId"
 #: Audiences planned at once on the driver.
 PLAN_CONCURRENCY = 8
+#: Sub-queries listed at once by one task, unless ``streamsPerPartition`` says.
+DEFAULT_STREAMS = 4
+#: Most ranges one audience's plan may have (the planner's limit).
+MAX_SUBQUERIES = 1024
 
 _SPARK_TYPES: dict[str, DataType] = {
     "string": StringType(),
@@ -195,13 +207,31 @@ class _Connection:
     client_secret: str | None = field(default=None, repr=False)
 
     def querier(self) -> Querier:
-        given = {
-            "base_url": self.base_url,
-            "token_url": self.token_url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        }
-        return Querier.from_env(**{k: v for k, v in given.items() if v})
+        """This process's Querier for these settings (and the environment):
+        Spark reuses its Python workers, so a worker's partitions share one
+        connection pool, one token and one attribute schema."""
+        key = (
+            self,
+            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CXONE_CDP_"))),
+        )
+        with _QUERIERS_LOCK:
+            q = _QUERIERS.get(key)
+            if q is None:
+                given = {
+                    "base_url": self.base_url,
+                    "token_url": self.token_url,
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                }
+                q = Querier.from_env(**{k: v for k, v in given.items() if v})
+                if len(_QUERIERS) >= 8:
+                    _QUERIERS.clear()
+                _QUERIERS[key] = q
+            return q
+
+
+_QUERIERS: dict[Any, Querier] = {}
+_QUERIERS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -211,6 +241,7 @@ class _Settings:
     filter_texts: tuple[str, ...]
     partition_by: str | None
     num_partitions: int
+    streams: int
     limit: int
     connection: _Connection
 
@@ -246,12 +277,23 @@ class _Settings:
             raise ValidationError(
                 "option 'numPartitions' needs 'partitionBy' (the attribute to split on)"
             )
+        streams = integer("streamsPerPartition", DEFAULT_STREAMS if by else 1, 1, 64)
+        if by is None and streams != 1:
+            raise ValidationError(
+                "option 'streamsPerPartition' needs 'partitionBy' (the attribute to split on)"
+            )
+        if n * streams > MAX_SUBQUERIES:
+            raise ValidationError(
+                f"numPartitions x streamsPerPartition must be at most {MAX_SUBQUERIES}, "
+                f"got {n} x {streams}"
+            )
         return _Settings(
             audiences=auds,
             multi=many is not None,
             filter_texts=tuple(filters),
             partition_by=by,
             num_partitions=n,
+            streams=streams,
             limit=integer("limit", 1000, 1, 1000),
             connection=_Connection(
                 base_url=opts.get("base_url"),
@@ -400,12 +442,56 @@ class MemberPartition(InputPartition):
     expected_count: int
 
 
+@dataclass(frozen=True)
+class PartitionGroup(InputPartition):
+    """One Spark partition: sub-queries of one audience (consecutive in the
+    plan's value order) that its task lists at once, ``streams`` at a time.
+    Plain data like :class:`MemberPartition`."""
+
+    audience_id: str
+    index: int
+    parts: tuple[MemberPartition, ...]
+    streams: int
+
+    @property
+    def expected_count(self) -> int:
+        return sum(p.expected_count for p in self.parts)
+
+
+def group_partitions(
+    parts: Sequence[MemberPartition], groups: int, streams: int
+) -> list[PartitionGroup]:
+    """Splits one audience's sub-queries (in plan order) into at most
+    ``groups`` runs of about equal expected size: sub-query ``i`` goes to
+    the group its middle member falls into. Every sub-query is in exactly
+    one group; empty groups are left out."""
+    if not parts:
+        return []
+    total = sum(p.expected_count for p in parts)
+    buckets: list[list[MemberPartition]] = [[] for _ in range(groups)]
+    before = 0
+    for p in parts:
+        if total:
+            g = min(groups - 1, (2 * before + p.expected_count) * groups // (2 * total))
+        else:
+            g = 0
+        buckets[g].append(p)
+        before += p.expected_count
+    aud = parts[0].audience_id
+    return [
+        PartitionGroup(aud, i, tuple(b), streams) for i, b in enumerate(b for b in buckets if b)
+    ]
+
+
 async def _plan_audience(
     q: Querier, settings: _Settings, audience_id: str, filters: list[tuple[str, str, Any]]
-) -> list[MemberPartition]:
+) -> list[PartitionGroup]:
     if settings.partition_by:
         plan = await q.plan_partitions_async(
-            audience_id, filters, by=settings.partition_by, partitions=settings.num_partitions
+            audience_id,
+            filters,
+            by=settings.partition_by,
+            partitions=settings.num_partitions * settings.streams,
         )
         parts = [
             MemberPartition(
@@ -416,21 +502,23 @@ async def _plan_audience(
     else:
         v = await q.validate_async(audience_id, filters, settings.limit)
         parts = [MemberPartition(audience_id, 0, tuple(filters), v["count"])]
+    groups = group_partitions(parts, settings.num_partitions, settings.streams)
     log.info(
-        "cxone_cdp: audience %s: %d partition(s)%s, %d members expected",
+        "cxone_cdp: audience %s: %d partition(s) of %d sub-queries%s, %d members expected",
         audience_id,
+        len(groups),
         len(parts),
         f" by {settings.partition_by}" if settings.partition_by else "",
         sum(p.expected_count for p in parts),
     )
-    return parts
+    return groups
 
 
-async def _plan_all(q: Querier, settings: _Settings) -> list[MemberPartition]:
+async def _plan_all(q: Querier, settings: _Settings) -> list[PartitionGroup]:
     filters = settings.filters(await q.attributes_async())
     gate = asyncio.Semaphore(PLAN_CONCURRENCY)
 
-    async def one(aud: str) -> list[MemberPartition]:
+    async def one(aud: str) -> list[PartitionGroup]:
         async with gate:
             return await _plan_audience(q, settings, aud, filters)
 
@@ -440,10 +528,84 @@ async def _plan_all(q: Querier, settings: _Settings) -> list[MemberPartition]:
 
 def plan_input_partitions(
     settings: _Settings, querier: Querier | None = None
-) -> list[MemberPartition]:
-    """Every audience's partitions (planned concurrently, verified by counts)."""
+) -> list[PartitionGroup]:
+    """Every audience's Spark partitions (planned concurrently, verified by counts)."""
     q = querier or settings.connection.querier()
     return asyncio.run(_plan_all(q, settings))
+
+
+_DONE = object()
+
+
+def read_concurrently(
+    querier: Any,
+    parts: Sequence[MemberPartition],
+    limit: int,
+    target: pa.Schema,
+    streams: int,
+) -> Iterator[tuple[MemberPartition, pa.RecordBatch | None]]:
+    """The batches of several sub-queries, listed ``streams`` at a time on
+    threads (largest first), in arrival order: ``(part, batch)`` per batch and
+    ``(part, None)`` once ``part`` is complete. The native iterators wait with
+    the GIL released, so the threads' requests overlap. An error in any
+    stream is raised here; closing the generator stops the threads after
+    their current page."""
+    if streams <= 1 or len(parts) <= 1:
+        for p in parts:
+            for b in member_batches(querier, p.audience_id, p.filters, limit, target):
+                yield p, b
+            yield p, None
+        return
+    todo = iter(sorted(parts, key=lambda p: -p.expected_count))
+    take = threading.Lock()
+    stop = threading.Event()
+    out: queue.Queue[Any] = queue.Queue(maxsize=2 * streams)
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with take:
+                    p = next(todo, None)
+                if p is None:
+                    break
+                for b in member_batches(querier, p.audience_id, p.filters, limit, target):
+                    if not put((p, b)):
+                        return
+                put((p, None))
+        except BaseException as e:  # handed to the reading thread
+            put(e)
+        finally:
+            put(_DONE)
+
+    threads = [
+        threading.Thread(target=work, name=f"cxone-cdp-stream-{i}", daemon=True)
+        for i in range(min(streams, len(parts)))
+    ]
+    for t in threads:
+        t.start()
+    running = len(threads)
+    try:
+        while running:
+            item = out.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
 
 
 class CxoneReader(DataSourceReader):
@@ -460,24 +622,27 @@ class CxoneReader(DataSourceReader):
         return plan_input_partitions(self._settings)
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
-        assert isinstance(partition, MemberPartition)
+        if isinstance(partition, MemberPartition):
+            partition = PartitionGroup(partition.audience_id, partition.index, (partition,), 1)
+        assert isinstance(partition, PartitionGroup)
         q = self._settings.connection.querier()
         target = _arrow_schema(self._schema)
-        rows = 0
-        for batch in member_batches(
-            q, partition.audience_id, partition.filters, self._settings.limit, target
+        rows: dict[int, int] = {}
+        for part, batch in read_concurrently(
+            q, partition.parts, self._settings.limit, target, partition.streams
         ):
-            rows += batch.num_rows
-            yield batch
-        if rows != partition.expected_count:
-            log.warning(
-                "cxone_cdp: audience %s partition %d read %d members, %d were counted at "
-                "planning (the audience changed in between?)",
-                partition.audience_id,
-                partition.index,
-                rows,
-                partition.expected_count,
-            )
+            if batch is not None:
+                rows[part.index] = rows.get(part.index, 0) + batch.num_rows
+                yield batch
+            elif rows.get(part.index, 0) != part.expected_count:
+                log.warning(
+                    "cxone_cdp: audience %s sub-query %d read %d members, %d were counted at "
+                    "planning (the audience changed in between?)",
+                    part.audience_id,
+                    part.index,
+                    rows.get(part.index, 0),
+                    part.expected_count,
+                )
 
 
 class CxoneDataSource(DataSource):
