@@ -103,7 +103,7 @@ def lint() -> None:
     run(PY, "-m", "pip", "install", "-q", "ruff")
     run("cargo", "fmt", "--all", "--", "--check")
     run("cargo", "clippy", "--all-targets", "--", "-D", "warnings")
-    run(PY, "-m", "ruff", "check", "python", "tests", "bench", "tasks.py")
+    run(PY, "-m", "ruff", "check", "python", "tests", "bench", "tasks.py", "examples")
 
 
 def bench() -> None:

@@ -153,7 +153,10 @@ def test_from_env_and_overrides(sim, monkeypatch):
     monkeypatch.setenv("CXONE_CDP_CLIENT_SECRET", sim.client_secret)
     q = Querier.from_env(max_retries=1)
     assert q.count(EMPTY_AUDIENCE_ID) == 0
-    assert repr(q) == f"Querier(base_url={sim.base_url!r}, client_id={sim.client_id!r})"
+    assert repr(q) == (
+        f"Querier(base_url={sim.base_url!r}, client_id={sim.client_id!r}, "
+        "auth='client_credentials', cache='on')"
+    )
     q = Querier.from_env(client_id="someone-else")
     assert q.client_id == "someone-else"
     monkeypatch.delenv("CXONE_CDP_CLIENT_SECRET")

@@ -13,7 +13,10 @@ SECRET = "top-secret-value-42"
 def test_repr_hides_secret():
     q = Querier("http://127.0.0.1:9", "my-client", SECRET)
     r = repr(q)
-    assert r == "Querier(base_url='http://127.0.0.1:9', client_id='my-client')"
+    assert r == (
+        "Querier(base_url='http://127.0.0.1:9', client_id='my-client', "
+        "auth='client_credentials', cache='on')"
+    )
     assert SECRET not in r and SECRET not in str(q)
 
 

@@ -1,6 +1,19 @@
-"""cxone-cdp: audience membership from the NICE CXone CDP API, on a Rust core."""
+"""cxone-cdp: audience membership from the NICE CXone CDP API, on a Rust core.
+
+    import cxone_cdp
+    q = cxone_cdp.Querier(base_url, client_id, client_secret)  # or Querier.from_env()
+    q.count(audience_id, [("lifetime_value", "gt", 100)])
+    q.members(audience_id, filters)          # list of dicts; await q.members_async(...)
+    for m in q.iter_members(audience_id): ...  # streamed; also `async for`
+    q.members_arrow(audience_id)             # an Arrow table; q.to_pandas / q.to_polars
+
+Errors are in :mod:`cxone_cdp.errors` (all :class:`CxoneError`); the embedded
+simulator for tests is :mod:`cxone_cdp.testing`; the tutorial's API is
+:mod:`cxone_cdp.compat`.
+"""
 
 from cxone_cdp import _native, errors
+from cxone_cdp._metrics import Metrics
 from cxone_cdp._native import BatchIterator, MemberIterator, Page, PageIterator, Querier
 from cxone_cdp.errors import (
     AuthenticationError,
@@ -27,6 +40,7 @@ __all__ = [
     "PageIterator",
     "BatchIterator",
     "Page",
+    "Metrics",
     "CxoneError",
     "ValidationError",
     "AuthenticationError",

@@ -14,6 +14,7 @@ No message ever contains a client secret or a token.
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 __all__ = [
     "CxoneError",
@@ -54,7 +55,7 @@ class CxoneError(Exception):
         self.code = code
         self.correlation_id = correlation_id
 
-    def __reduce__(self):  # keep attributes across pickling (multiprocessing)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep attributes across pickling (multiprocessing)
         return (
             _rebuild,
             (
@@ -69,8 +70,21 @@ class CxoneError(Exception):
         )
 
 
-def _rebuild(cls, message, status, code, correlation_id, detail, retry_after):
-    kwargs = {"status": status, "code": code, "correlation_id": correlation_id, "detail": detail}
+def _rebuild(
+    cls: type[CxoneError],
+    message: str,
+    status: int | None,
+    code: str | None,
+    correlation_id: str | None,
+    detail: str | None,
+    retry_after: float | None,
+) -> CxoneError:
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "correlation_id": correlation_id,
+        "detail": detail,
+    }
     if issubclass(cls, RateLimitError):
         kwargs["retry_after"] = retry_after
     return cls(message, **kwargs)

@@ -134,6 +134,7 @@ class Simulator:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> Simulator:
+        """Start serving (no-op if running); returns ``self``."""
         if self._native is None:
             self._native = _native.Simulator(
                 members=self._members, port=self._port, **self._options
@@ -141,14 +142,17 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving (no-op if stopped)."""
         sim, self._native = self._native, None
         if sim is not None:
             sim.shutdown()
 
     def __enter__(self) -> Simulator:
+        """Start the simulator (``with Simulator() as sim:``)."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop the simulator."""
         self.stop()
 
     @property
@@ -161,30 +165,37 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
+        """The API base URL, ``http://127.0.0.1:{port}``."""
         return self._sim.base_url
 
     @property
     def token_url(self) -> str:
+        """The OAuth token endpoint (client credentials grant)."""
         return self._sim.token_url
 
     @property
     def callback_url(self) -> str:
+        """A URL that records completion callbacks (see :meth:`callbacks`)."""
         return self._sim.callback_url
 
     @property
     def port(self) -> int:
+        """The TCP port on 127.0.0.1."""
         return self._sim.port
 
     @property
     def members(self) -> int:
+        """Members of :data:`AUDIENCE_ID`."""
         return self._members
 
     @property
     def client_id(self) -> str:
+        """The client id the token endpoint accepts."""
         return str(self._options["client_id"])
 
     @property
     def client_secret(self) -> str:
+        """The client secret the token endpoint accepts (never in the repr)."""
         return str(self._options["client_secret"])
 
     @property
@@ -194,6 +205,7 @@ class Simulator:
 
     @property
     def access_key_secret(self) -> str:
+        """Access key secret for the CXone password grant."""
         return str(self._options["access_key_secret"])
 
     @property
@@ -203,6 +215,7 @@ class Simulator:
 
     @property
     def area(self) -> str:
+        """The area the CXone configuration document names."""
         return str(self._options["area"])
 
     @property
@@ -265,5 +278,6 @@ class Simulator:
         return result
 
     def __repr__(self) -> str:
+        """``<cxone_cdp.testing.Simulator http://127.0.0.1:port members=n>`` (no secret)."""
         state = self._native.base_url if self._native is not None else "stopped"
         return f"<cxone_cdp.testing.Simulator {state} members={self._members}>"

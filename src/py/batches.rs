@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::paginate::PageOf;
 use crate::py::arrow::{batch_to_py, table_to_py};
 use crate::py::errors::to_pyerr;
-use crate::py::iter::Feed;
+use crate::py::iter::{Feed, Progress};
 use crate::py::runtime::block_on;
 
 type BatchFeed = Feed<PageOf<RecordBatch>>;
@@ -77,50 +77,77 @@ pub fn members_table_async<'py>(
 
 /// Record batches, one per non-empty page (`for` or `async for`); each speaks
 /// `__arrow_c_array__` (`pyarrow.record_batch(b)`, `polars.DataFrame(b)`).
+/// From `Querier.iter_batches()`; `close()` (or dropping it) stops the fetch.
 #[pyclass(module = "cxone_cdp._native", name = "BatchIterator", frozen)]
 pub struct BatchIterator {
     feed: Arc<BatchFeed>,
+    progress: Arc<Progress>,
 }
 
 impl BatchIterator {
     pub fn start(client: Client, query: Query) -> BatchIterator {
+        let progress = Progress::new(&query.audience_id);
         BatchIterator {
             feed: start_feed(client, query, 1),
+            progress,
         }
     }
 }
 
 #[pymethods]
 impl BatchIterator {
+    /// Returns itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Returns itself.
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// The next record batch; waits (GIL released) while it is fetched.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         loop {
             let feed = self.feed.clone();
             match block_on(py, async move { Ok(feed.recv().await) })? {
-                None => return Ok(None),
-                Some(Err(e)) => return Err(to_pyerr(e)),
+                None => {
+                    self.progress.finish();
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    self.progress.finish();
+                    return Err(to_pyerr(e));
+                }
                 Some(Ok(page)) if page.items == 0 => continue,
-                Some(Ok(page)) => return batch_to_py(py, page.data).map(Some),
+                Some(Ok(page)) => {
+                    self.progress.page(page.items);
+                    return batch_to_py(py, page.data).map(Some);
+                }
             }
         }
     }
 
+    /// An awaitable of the next record batch (`async for`).
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
+        let progress = self.progress.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             loop {
                 match feed.clone().recv().await {
-                    None => return Err(PyStopAsyncIteration::new_err(())),
-                    Some(Err(e)) => return Err(to_pyerr(e)),
+                    None => {
+                        progress.finish();
+                        return Err(PyStopAsyncIteration::new_err(()));
+                    }
+                    Some(Err(e)) => {
+                        progress.finish();
+                        return Err(to_pyerr(e));
+                    }
                     Some(Ok(page)) if page.items == 0 => continue,
-                    Some(Ok(page)) => return Python::attach(|py| batch_to_py(py, page.data)),
+                    Some(Ok(page)) => {
+                        progress.page(page.items);
+                        return Python::attach(|py| batch_to_py(py, page.data));
+                    }
                 }
             }
         })
@@ -129,10 +156,13 @@ impl BatchIterator {
     /// Stops the background fetch (also done when the iterator is dropped).
     fn close(&self) {
         self.feed.task.abort();
+        self.progress.finish();
     }
 
-    fn __repr__(&self) -> String {
-        "BatchIterator(...)".to_string()
+    /// `BatchIterator(audience_id=..., pages=..., rows=...)`: batches and
+    /// rows handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "BatchIterator", "rows")
     }
 }
 

@@ -7,11 +7,13 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{FutureExt, Stream, StreamExt};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use tokio::sync::mpsc;
 
 use crate::client::{Client, Query};
@@ -174,6 +176,63 @@ impl<T: Send + 'static> Feed<T> {
     }
 }
 
+/// What an iterator has handed out so far, for its repr (shared with the
+/// futures of `__anext__`, hence atomics).
+#[derive(Default)]
+pub(crate) struct Progress {
+    audience_id: String,
+    pages: AtomicU64,
+    items: AtomicU64,
+    done: AtomicBool,
+}
+
+impl Progress {
+    pub(crate) fn new(audience_id: &str) -> Arc<Progress> {
+        Arc::new(Progress {
+            audience_id: audience_id.to_string(),
+            ..Progress::default()
+        })
+    }
+
+    /// A page (of `items` members) arrived.
+    pub(crate) fn page(&self, items: usize) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(items as u64, Ordering::Relaxed);
+    }
+
+    /// One member was handed out (iterators that count members, not pages).
+    pub(crate) fn item(&self) {
+        self.items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pages_only(&self) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The listing ended (exhausted, failed or closed).
+    pub(crate) fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+
+    /// `Class(audience_id='...', pages=2, members=2000[, done])`.
+    pub(crate) fn repr(&self, py: Python<'_>, class: &str, items: &str) -> String {
+        let aud = PyString::new(py, &self.audience_id)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        format!(
+            "{class}(audience_id={aud}, pages={}, {items}={}{})",
+            self.pages.load(Ordering::Relaxed),
+            self.items.load(Ordering::Relaxed),
+            if self.done.load(Ordering::Relaxed) {
+                ", done"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// An awaitable that is already done (for `__anext__` served from the buffer).
 #[pyclass(module = "cxone_cdp._native", frozen)]
 pub struct Ready {
@@ -182,23 +241,30 @@ pub struct Ready {
 
 #[pymethods]
 impl Ready {
+    /// Returns itself: awaiting it yields the value at once.
     fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
+    /// Returns itself (the generator protocol behind `await`).
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
+    /// Finishes at once with the value (`StopIteration(value)`).
     fn __next__(&self) -> PyResult<Py<PyAny>> {
         let v = self.value.lock().unwrap_or_else(|p| p.into_inner()).take();
         Err(PyStopIteration::new_err((v,)))
     }
 }
 
-/// Iterates over members (dicts), page by page in the background.
+/// Members (dicts) one at a time, `for` or `async for`, from
+/// `Querier.iter_members()`. Pages are fetched in the background at most one
+/// ahead, so memory stays at about two pages; `close()` (or dropping the
+/// iterator) stops the fetch.
 #[pyclass(module = "cxone_cdp._native", name = "MemberIterator", frozen)]
 pub struct MemberIterator {
     feed: Arc<Feed>,
     buffer: Arc<Mutex<VecDeque<Py<PyAny>>>>,
+    progress: Arc<Progress>,
 }
 
 impl MemberIterator {
@@ -209,9 +275,11 @@ impl MemberIterator {
     /// A listing reported under `query_id` (completion callback) when it
     /// is exhausted or fails.
     pub fn start_with_id(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
+        let progress = Progress::new(&query.audience_id);
         MemberIterator {
             feed: Feed::start_listing(client, query, None, 1, query_id),
             buffer: Arc::new(Mutex::new(VecDeque::new())),
+            progress,
         }
     }
 
@@ -239,26 +307,38 @@ impl MemberIterator {
 
 #[pymethods]
 impl MemberIterator {
+    /// Returns itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Returns itself.
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// The next member; waits (GIL released) for the next page when needed.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         if let Some(x) = Self::pop(&self.buffer) {
+            self.progress.item();
             return Ok(Some(x));
         }
         loop {
             let feed = self.feed.clone();
             let next = block_on(py, async move { Ok(feed.recv().await) })?;
             match next {
-                None => return Ok(None),
-                Some(Err(e)) => return Err(to_pyerr(e)),
+                None => {
+                    self.progress.finish();
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    self.progress.finish();
+                    return Err(to_pyerr(e));
+                }
                 Some(Ok(page)) => {
+                    self.progress.pages_only();
                     if let Some(first) = Self::fill(py, &self.buffer, page)? {
+                        self.progress.item();
                         return Ok(Some(first));
                     }
                 }
@@ -266,8 +346,10 @@ impl MemberIterator {
         }
     }
 
+    /// An awaitable of the next member (`async for`).
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if let Some(x) = Self::pop(&self.buffer) {
+            self.progress.item();
             return Ok(Bound::new(
                 py,
                 Ready {
@@ -278,17 +360,27 @@ impl MemberIterator {
         }
         let feed = self.feed.clone();
         let buffer = self.buffer.clone();
+        let progress = self.progress.clone();
         crate::py::runtime::future_into_py(py, async move {
             loop {
                 if let Some(x) = Self::pop(&buffer) {
+                    progress.item();
                     return Ok(x);
                 }
                 match feed.clone().recv().await {
-                    None => return Err(PyStopAsyncIteration::new_err(())),
-                    Some(Err(e)) => return Err(to_pyerr(e)),
+                    None => {
+                        progress.finish();
+                        return Err(PyStopAsyncIteration::new_err(()));
+                    }
+                    Some(Err(e)) => {
+                        progress.finish();
+                        return Err(to_pyerr(e));
+                    }
                     Some(Ok(page)) => {
+                        progress.pages_only();
                         let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
                         if let Some(first) = first {
+                            progress.item();
                             return Ok(first);
                         }
                     }
@@ -300,20 +392,29 @@ impl MemberIterator {
     /// Stops the background fetch (also done when the iterator is dropped).
     fn close(&self) {
         self.feed.task.abort();
+        self.progress.finish();
     }
 
-    fn __repr__(&self) -> String {
-        "MemberIterator(...)".to_string()
+    /// `MemberIterator(audience_id=..., pages=..., members=...)`: pages
+    /// received and members handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "MemberIterator", "members")
     }
 }
 
-/// One page: the members, the cursor that produced it and the next cursor.
+/// One page of a listing (from `Querier.iter_pages()`): `items` (the
+/// members, dicts), `cursor` (the token that fetched it; `None` for the
+/// first page) and `next_cursor` (`None` on the last page). `len(page)` is
+/// the number of members.
 #[pyclass(module = "cxone_cdp._native", name = "Page", frozen)]
 pub struct Page {
+    /// The members on this page (a list of dicts).
     #[pyo3(get)]
     items: Py<pyo3::types::PyList>,
+    /// The cursor this page was fetched with (`None` for the first page).
     #[pyo3(get)]
     cursor: Option<String>,
+    /// The cursor of the next page (`None` on the last page).
     #[pyo3(get)]
     next_cursor: Option<String>,
 }
@@ -334,10 +435,12 @@ impl Page {
 
 #[pymethods]
 impl Page {
+    /// The number of members on the page.
     fn __len__(&self, py: Python<'_>) -> usize {
         self.items.bind(py).len()
     }
 
+    /// `Page(items=<n members>, cursor=..., next_cursor=...)`.
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "Page(items=<{} members>, cursor={:?}, next_cursor={:?})",
@@ -348,56 +451,86 @@ impl Page {
     }
 }
 
-/// Iterates over pages (for callers that checkpoint by cursor).
+/// Pages (`Page`), `for` or `async for`, from `Querier.iter_pages()`: for
+/// callers that checkpoint by cursor (resume with `iter_pages(...,
+/// cursor=page.next_cursor)`). One page is fetched ahead in the background.
 #[pyclass(module = "cxone_cdp._native", name = "PageIterator", frozen)]
 pub struct PageIterator {
     feed: Arc<Feed>,
+    progress: Arc<Progress>,
 }
 
 impl PageIterator {
     pub fn start(client: Client, query: Query, cursor: Option<String>) -> PageIterator {
+        let progress = Progress::new(&query.audience_id);
         PageIterator {
             feed: Feed::start(client, query, cursor, 1),
+            progress,
+        }
+    }
+
+    fn step(progress: &Progress, next: Option<Result<PageOut>>) -> Result<Option<PageOut>> {
+        match next {
+            None => {
+                progress.finish();
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                progress.finish();
+                Err(e)
+            }
+            Some(Ok(page)) => {
+                progress.page(page.items.len());
+                Ok(Some(page))
+            }
         }
     }
 }
 
 #[pymethods]
 impl PageIterator {
+    /// Returns itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// Returns itself.
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// The next page; waits (GIL released) while it is fetched.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<Page>>> {
         let feed = self.feed.clone();
-        match block_on(py, async move { Ok(feed.recv().await) })? {
+        let next = block_on(py, async move { Ok(feed.recv().await) })?;
+        match Self::step(&self.progress, next).map_err(to_pyerr)? {
             None => Ok(None),
-            Some(Err(e)) => Err(to_pyerr(e)),
-            Some(Ok(page)) => Page::build(py, page).map(Some),
+            Some(page) => Page::build(py, page).map(Some),
         }
     }
 
+    /// An awaitable of the next page (`async for`).
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
+        let progress = self.progress.clone();
         crate::py::runtime::future_into_py(py, async move {
-            match feed.recv().await {
+            match Self::step(&progress, feed.recv().await).map_err(to_pyerr)? {
                 None => Err(PyStopAsyncIteration::new_err(())),
-                Some(Err(e)) => Err(to_pyerr(e)),
-                Some(Ok(page)) => Python::attach(|py| Page::build(py, page)),
+                Some(page) => Python::attach(|py| Page::build(py, page)),
             }
         })
     }
 
+    /// Stops the background fetch (also done when the iterator is dropped).
     fn close(&self) {
         self.feed.task.abort();
+        self.progress.finish();
     }
 
-    fn __repr__(&self) -> String {
-        "PageIterator(...)".to_string()
+    /// `PageIterator(audience_id=..., pages=..., members=...)`: pages and
+    /// members handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "PageIterator", "members")
     }
 }
 

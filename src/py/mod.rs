@@ -57,6 +57,8 @@ fn _reset_log_cache() {
     }
 }
 
+/// The native core of cxone-cdp (Rust): `Querier`, its iterators, the
+/// embedded `Simulator` and helpers. Import from `cxone_cdp` instead.
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {

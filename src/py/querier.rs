@@ -36,6 +36,14 @@ pub struct Extras {
     pub audit_path: Option<String>,
 }
 
+/// A client for one CXone CDP tenant: audience counts, validation and
+/// member listings, each as a sync method and an `_async` twin.
+///
+/// The sync methods release the GIL and never touch Python's event loop,
+/// so they also work inside Jupyter; the `_async` twins return awaitables.
+/// One Querier holds one token, one connection pool and one response cache:
+/// share it across threads and tasks. The README lists the constructor
+/// options; `Querier.from_env()` reads them from `CXONE_CDP_*` variables.
 #[pyclass(module = "cxone_cdp._native", name = "Querier", frozen)]
 pub struct Querier {
     pub client: Client,
@@ -304,11 +312,13 @@ impl Querier {
         self.client.base_url()
     }
 
+    /// The OAuth client id (never the secret).
     #[getter]
     fn client_id(&self) -> String {
         self.client.config().client_id.clone()
     }
 
+    /// `Querier(base_url=..., client_id=..., auth=..., cache=...)`: never a secret.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.client.config();
         let base = match self.client.base_url() {
@@ -316,14 +326,19 @@ impl Querier {
             None => "None".to_string(),
         };
         let mode = match &c.auth {
-            crate::config::AuthMode::ClientCredentials => String::new(),
+            crate::config::AuthMode::ClientCredentials => ", auth='client_credentials'".to_string(),
             crate::config::AuthMode::AccessKey { access_key_id, .. } => format!(
                 ", auth='access_key', access_key_id={}",
                 PyString::new(py, access_key_id).repr()?
             ),
         };
+        let cache = if self.extras.cache_size > 0 && self.extras.cache_ttl > 0.0 {
+            "on"
+        } else {
+            "off"
+        };
         Ok(format!(
-            "Querier(base_url={base}, client_id={}{mode})",
+            "Querier(base_url={base}, client_id={}{mode}, cache='{cache}')",
             PyString::new(py, &c.client_id).repr()?
         ))
     }
@@ -334,6 +349,7 @@ impl Querier {
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
+    /// `await q.attributes_async()`: the attribute schema, like `attributes()`.
     fn attributes_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         into_awaitable(py, Self::attributes_op(self.live_client()?, false))
     }
@@ -344,10 +360,14 @@ impl Querier {
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
+    /// `await q.refresh_attributes_async()`: like `refresh_attributes()`.
     fn refresh_attributes_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         into_awaitable(py, Self::attributes_op(self.live_client()?, true))
     }
 
+    /// The number of members of `audience_id` matching `filters` (a list of
+    /// `(attribute, operator, value)` tuples, ANDed). Filters are checked
+    /// against the schema before any request (`ValidationError`).
     #[pyo3(signature = (audience_id, filters=None))]
     fn count(
         &self,
@@ -360,6 +380,7 @@ impl Querier {
         block_on(py, async move { client.count(&aud, &f).await })
     }
 
+    /// `await q.count_async(audience_id, filters)`: like `count()`.
     #[pyo3(signature = (audience_id, filters=None))]
     fn count_async<'py>(
         &self,
@@ -372,6 +393,10 @@ impl Querier {
         into_awaitable(py, async move { client.count(&aud, &f).await })
     }
 
+    /// Checks a query without listing it: the filters against the schema,
+    /// their complexity, the limit, and that the audience exists (one count
+    /// request). Returns `{"audience_id", "filters", "complexity", "count"}`;
+    /// with `require_nonzero=True` an empty result raises `ValidationError`.
     #[pyo3(signature = (audience_id, filters=None, limit=None, *, require_nonzero=false))]
     fn validate(
         &self,
@@ -389,6 +414,7 @@ impl Querier {
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
+    /// `await q.validate_async(...)`: like `validate()`.
     #[pyo3(signature = (audience_id, filters=None, limit=None, *, require_nonzero=false))]
     fn validate_async<'py>(
         &self,
@@ -433,6 +459,7 @@ impl Querier {
         }
     }
 
+    /// `await q.members_async(...)`: like `members()`, without blocking the loop.
     #[pyo3(signature = (audience_id, filters=None, limit=None, *, query_id=None))]
     fn members_async<'py>(
         &self,
@@ -504,6 +531,8 @@ impl Querier {
         Ok(PageIterator::start(self.live_client()?, q, cursor))
     }
 
+    /// Registers a webhook (`POST /api/v2/webhooks`) for `events`; returns
+    /// the server's registration.
     #[pyo3(signature = (name, url, events, enabled=true))]
     fn register_webhook(
         &self,
@@ -525,6 +554,7 @@ impl Querier {
         Ok(PyJson(out).into_pyobject(py)?.unbind())
     }
 
+    /// `await q.register_webhook_async(...)`: like `register_webhook()`.
     #[pyo3(signature = (name, url, events, enabled=true))]
     fn register_webhook_async<'py>(
         &self,
@@ -673,8 +703,12 @@ impl Querier {
     /// The metrics as a flat dict (tutorial keys `total`, `success`,
     /// `failed`, `latency_sum` included; latencies in ms, `None` until a
     /// query finished).
-    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        flat_dict(py, &self.client.metrics_snapshot())
+    /// A `cxone_cdp.Metrics` (a dict with an HTML view for notebooks).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let d = flat_dict(py, &self.client.metrics_snapshot())?;
+        py.import("cxone_cdp._metrics")?
+            .getattr("Metrics")?
+            .call1((d,))
     }
 
     /// The same figures (and the cache's) in the Prometheus text format.
@@ -718,6 +752,7 @@ impl Querier {
         Ok(plan.into_pyobject(py)?.into_any().unbind())
     }
 
+    /// `await q.plan_partitions_async(...)`: like `plan_partitions()`.
     #[pyo3(signature = (audience_id, filters=None, *, by, partitions=None),
         text_signature = "(self, audience_id, filters=None, *, by, partitions=8)")]
     fn plan_partitions_async<'py>(
@@ -783,6 +818,7 @@ impl Querier {
         crate::py::batches::members_table(py, self.live_client()?, q)
     }
 
+    /// `await q.members_arrow_async(...)`: like `members_arrow()`.
     #[pyo3(signature = (audience_id, filters=None, limit=None))]
     fn members_arrow_async<'py>(
         &self,

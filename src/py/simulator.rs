@@ -141,56 +141,67 @@ impl PySimulator {
         Ok(PySimulator { inner })
     }
 
+    /// The API base URL, `http://127.0.0.1:{port}`.
     #[getter]
     fn base_url(&self) -> String {
         self.inner.base_url()
     }
 
+    /// The OAuth token endpoint (client credentials), `{base}/oauth/token`.
     #[getter]
     fn token_url(&self) -> String {
         self.inner.token_url()
     }
 
+    /// Where completion callbacks can be sent (recorded in `callbacks()`).
     #[getter]
     fn callback_url(&self) -> String {
         self.inner.callback_url()
     }
 
+    /// The TCP port on 127.0.0.1.
     #[getter]
     fn port(&self) -> u16 {
         self.inner.port()
     }
 
+    /// Members of the main audience.
     #[getter]
     fn members(&self) -> usize {
         self.inner.config().members
     }
 
+    /// The client id the token endpoint accepts.
     #[getter]
     fn client_id(&self) -> String {
         self.inner.config().client_id
     }
 
+    /// The client secret the token endpoint accepts.
     #[getter]
     fn client_secret(&self) -> String {
         self.inner.config().client_secret
     }
 
+    /// The access key id the password grant accepts.
     #[getter]
     fn access_key_id(&self) -> String {
         self.inner.config().access_key_id
     }
 
+    /// The access key secret the password grant accepts.
     #[getter]
     fn access_key_secret(&self) -> String {
         self.inner.config().access_key_secret
     }
 
+    /// The tenant id named by the id_token and the CXone configuration.
     #[getter]
     fn tenant_id(&self) -> String {
         self.inner.config().tenant_id
     }
 
+    /// The area the CXone configuration names.
     #[getter]
     fn area(&self) -> String {
         self.inner.config().area
@@ -234,6 +245,7 @@ impl PySimulator {
         Ok(out)
     }
 
+    /// Zeroes the counters (fault counters too) and forgets callbacks.
     fn reset(&self) {
         self.inner.reset();
     }
@@ -269,10 +281,12 @@ impl PySimulator {
         });
     }
 
+    /// Stops and starts again on the same port (state and cursors kept).
     fn restart(&self, py: Python<'_>) {
         py.detach(|| self.inner.restart());
     }
 
+    /// Stops serving (idempotent).
     fn shutdown(&self, py: Python<'_>) {
         py.detach(|| self.inner.shutdown());
     }
@@ -292,6 +306,7 @@ impl PySimulator {
         Ok(serde_json::to_string(&members).unwrap_or_default())
     }
 
+    /// `<Simulator http://127.0.0.1:port members=n>`.
     fn __repr__(&self) -> String {
         format!(
             "<Simulator {} members={}>",
