@@ -469,7 +469,10 @@ impl PageIterator {
         }
     }
 
-    fn step(progress: &Progress, next: Option<Result<PageOut>>) -> Result<Option<PageOut>> {
+    fn step(
+        progress: &Progress,
+        next: Option<Result<PageOf<Tape>>>,
+    ) -> Result<Option<PageOf<Tape>>> {
         match next {
             None => {
                 progress.finish();
@@ -480,7 +483,7 @@ impl PageIterator {
                 Err(e)
             }
             Some(Ok(page)) => {
-                progress.page(page.items.len());
+                progress.page(page.items);
                 Ok(Some(page))
             }
         }
