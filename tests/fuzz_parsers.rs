@@ -1,4 +1,4 @@
-//! Property tests ("fuzzing" with proptest; cargo-fuzz needs nightly) over
+//! Property tests ("fuzzing" with proptest; the cargo-fuzz targets are in fuzz/) over
 //! every parser that reads server input, plus the filter encoder/parser
 //! round trip. Default case counts run in seconds in CI; raise them locally:
 //!
