@@ -462,7 +462,8 @@ impl crate::paginate::PageDecoder for ArrowLayout {
         let page = self.decode_page(body)?;
         Ok(crate::paginate::Decoded {
             data: page.batch,
-            next_page_token: page.next_page_token,
+            // An empty cursor ends the listing, as in `paginate::parse_page`.
+            next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
             items: page.items,
         })
     }

@@ -337,10 +337,16 @@ impl Config {
     }
 }
 
+/// Longest URL accepted in the configuration (the HTTP stack refuses URIs
+/// past 64 KiB only when a request is built; refuse far earlier).
+pub const MAX_URL_LEN: usize = 8 * 1024;
+
 fn check_url(name: &str, url: &str) -> Result<()> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
         && url.len() > "https://".len() - 1
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        && url.len() <= MAX_URL_LEN
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
     if ok {
         Ok(())
     } else {
@@ -367,6 +373,16 @@ mod tests {
         assert!(w.check().is_ok());
         w.webhook_url = Some("ftp://x".into());
         assert!(w.check().is_err());
+        for url in [
+            format!("http://{}", "a".repeat(MAX_URL_LEN)),
+            "http://".into(),
+            "http://:80/".into(),
+            "http://[::1/".into(),
+        ] {
+            let mut b = c.clone();
+            b.base_url = url;
+            assert!(b.check().is_err(), "{:.40}", b.base_url);
+        }
         assert_eq!((c.cache_size, c.cache_ttl.as_secs()), (50, 120));
         assert_eq!(c.token_endpoint(), "http://h:1/oauth/token");
         assert!(c.check().is_ok());

@@ -463,7 +463,10 @@ impl PageDecoder for FormatDecoder {
         let items = data.members();
         Ok(Decoded {
             data,
-            next_page_token,
+            // An empty cursor ends the listing, as in `paginate::parse_page`
+            // (followed, it would restart the listing: found by the fuzz
+            // corpus, issue 8).
+            next_page_token: next_page_token.filter(|t| !t.is_empty()),
             items,
         })
     }
@@ -688,6 +691,22 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_cursor_ends_the_listing_in_every_format() {
+        // Regression (issue 8 fuzz corpus): `"nextPageToken": ""` ended the
+        // dict path but was followed as a cursor by the export and Arrow paths.
+        let attrs = crate::client::Attributes::default();
+        let body = br#"{"items":[{"memberId":"m1"}],"nextPageToken":""}"#;
+        for format in [Format::Jsonl, Format::Csv, Format::Parquet] {
+            let (d, _) = decoder(format, &attrs).unwrap();
+            let page = FormatDecoder(d).decode(body).unwrap();
+            assert_eq!((page.items, page.next_page_token), (1, None), "{format:?}");
+        }
+        let layout = crate::arrow::ArrowLayout::new(&[]);
+        let page = PageDecoder::decode(&layout, body).unwrap();
+        assert_eq!((page.items, page.next_page_token), (1, None));
+    }
 
     #[test]
     fn jsonl_keeps_items_verbatim() {

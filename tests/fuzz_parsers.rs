@@ -1,4 +1,4 @@
-//! Property tests ("fuzzing" with proptest; cargo-fuzz needs nightly) over
+//! Property tests ("fuzzing" with proptest; the cargo-fuzz targets are in fuzz/) over
 //! every parser that reads server input, plus the filter encoder/parser
 //! round trip. Default case counts run in seconds in CI; raise them locally:
 //!
@@ -379,4 +379,70 @@ proptest! {
             _ => prop_assert_eq!(&back, &value),
         }
     }
+}
+
+/// The cargo-fuzz corpus (`fuzz/corpus/<target>/*`, small files kept in git)
+/// replayed through the same parsers as the fuzz targets, so every input the
+/// fuzzer kept (and any crash turned regression) runs in CI in milliseconds.
+#[test]
+fn cargo_fuzz_corpus_replays() {
+    use cxone_cdp::arrow::ArrowLayout;
+    use cxone_cdp::discovery::{
+        decode_id_token, parse_cxone_configuration, parse_openid_configuration,
+    };
+    use cxone_cdp::export::page_to_jsonl;
+
+    use cxone_cdp::paginate::PageDecoder;
+    struct DecodedPage {
+        items: usize,
+        next_page_token: Option<String>,
+    }
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let layout = ArrowLayout::new(&[
+        ("city".to_string(), AttrType::String),
+        ("lifetime_value".to_string(), AttrType::Number),
+        ("is_vip".to_string(), AttrType::Boolean),
+        ("last_purchase_date".to_string(), AttrType::Date),
+    ]);
+    let mut n = 0;
+    for target in ["page", "api_error", "token", "cursor", "filter"] {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for entry in dir.flatten() {
+            let body = std::fs::read(entry.path()).unwrap();
+            n += 1;
+            all_parsers(&body);
+            match target {
+                "page" => {
+                    // Compared as the paginator sees them (`PageDecoder`):
+                    // an empty cursor is the end for every decoder.
+                    let dict = parse_page(&body);
+                    let arrow = PageDecoder::decode(&layout, &body).map(|d| DecodedPage {
+                        items: d.items,
+                        next_page_token: d.next_page_token,
+                    });
+                    let jsonl = page_to_jsonl(&body)
+                        .map(|(b, n, next)| (b, n, next.filter(|t| !t.is_empty())));
+                    if let (Ok(p), Ok(a)) = (&dict, &arrow) {
+                        assert_eq!(
+                            (p.items.len(), &p.next_page_token),
+                            (a.items, &a.next_page_token)
+                        );
+                    }
+                    if let (Ok(p), Ok((_, items, next))) = (&dict, &jsonl) {
+                        assert_eq!((p.items.len(), &p.next_page_token), (*items, next));
+                    }
+                }
+                "token" => {
+                    let _ = parse_openid_configuration(&body);
+                    let _ = parse_cxone_configuration(&body);
+                    let _ = decode_id_token(&String::from_utf8_lossy(&body));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(n > 0, "no corpus under {}", root.display());
 }

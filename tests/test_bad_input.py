@@ -161,6 +161,10 @@ CTOR = {
     "base_url ftp": {"base_url": "ftp://example.com"},
     "base_url space": {"base_url": "http://a b"},
     "base_url surrogate": {"base_url": "http://\ud800"},
+    "base_url 1MB": {"base_url": "http://" + "a" * MB},
+    "base_url 70k": {"base_url": "http://" + "a" * 70_000},
+    "base_url no host": {"base_url": "http://:80/"},
+    "token_url 1MB": {"token_url": "http://" + "a" * MB},
     "client_id None": {"client_id": None},
     "client_id empty": {"client_id": ""},
     "client_secret None": {"client_secret": None},
@@ -294,3 +298,11 @@ def test_bad_webhook_input(sim, args, is_async):
         else:
             q.register_webhook(*args)
     assert requests(sim) == 0
+
+
+@pytest.mark.parametrize("option", ["latency", "token_delay", "revoke_after", "token_lifetime"])
+@pytest.mark.parametrize("seconds", [1e300, math.inf, math.nan, -1.0])
+def test_simulator_refuses_hostile_durations(option, seconds):
+    # 1e300 panicked in Duration::from_secs_f64 (src/py/simulator.rs `seconds`).
+    with pytest.raises(ValueError):
+        Simulator(members=1, **{option: seconds}).start()

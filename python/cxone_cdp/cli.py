@@ -8,6 +8,7 @@ import datetime
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -20,20 +21,83 @@ log = logging.getLogger("cxone_cdp.cli")
 
 # --------------------------------------------------------------------- simulate
 
+# ------------------------------------------------------------ argument types
+# argparse calls these on the flag's text; an ArgumentTypeError becomes a
+# one-line usage error (exit 2) naming the flag, before anything else runs.
+
+#: Upper bound of any duration flag (a year, in seconds).
+_MAX_SECONDS = 365 * 24 * 3600.0
+
+
+def _int_in(lo: int, hi: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            n = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {_show(text)}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {n}")
+        return n
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _seconds(*, positive: bool) -> Any:
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {_show(text)}") from None
+        if not (math.isfinite(x) and (x > 0 if positive else x >= 0) and x <= _MAX_SECONDS):
+            lo = "above 0" if positive else "at least 0"
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of seconds, {lo} and at most "
+                f"{_MAX_SECONDS:.0f}, got {_show(text)}"
+            )
+        return x
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+#: Members of a simulated audience (the simulator holds at most 2**32 - 1).
+_members_arg = _int_in(0, 2**32 - 1)
+
 #: (flag, SimConfig field, type, help) for every fault switch.
-_FAULT_FLAGS: list[tuple[str, type, str]] = [
-    ("token_lifetime", float, "expires_in of issued tokens, seconds (default 3600)"),
-    ("revoke_after", float, "tokens answer 401 this many seconds after issue"),
-    ("token_delay", float, "seconds the token endpoint waits before answering"),
-    ("rate_limit_every", int, "429 with Retry-After every N-th API call"),
-    ("retry_after_secs", int, "Retry-After seconds of those 429s (default 1)"),
-    ("unavailable_every", int, "503 every N-th API call"),
-    ("latency", float, "seconds added to every API call"),
-    ("empty_page_every", int, "every N-th members page is empty but carries a new cursor"),
-    ("drop_every", int, "drop the connection without a response every N-th API call"),
-    ("repeat_cursor_after", int, "after N pages, hand back an already-followed cursor"),
-    ("html_502_every", int, "502 with an HTML body every N-th API call"),
-    ("truncated_every", int, "200 with a truncated JSON body every N-th members call"),
+_FAULT_FLAGS: list[tuple[str, Any, str]] = [
+    (
+        "token_lifetime",
+        _seconds(positive=True),
+        "expires_in of issued tokens, seconds (default 3600)",
+    ),
+    ("revoke_after", _seconds(positive=False), "tokens answer 401 this many seconds after issue"),
+    ("token_delay", _seconds(positive=False), "seconds the token endpoint waits before answering"),
+    ("rate_limit_every", _int_in(1, 2**63 - 1), "429 with Retry-After every N-th API call"),
+    ("retry_after_secs", _int_in(0, 86_400), "Retry-After seconds of those 429s (default 1)"),
+    ("unavailable_every", _int_in(1, 2**63 - 1), "503 every N-th API call"),
+    ("latency", _seconds(positive=False), "seconds added to every API call"),
+    (
+        "empty_page_every",
+        _int_in(1, 2**63 - 1),
+        "every N-th members page is empty but carries a new cursor",
+    ),
+    (
+        "drop_every",
+        _int_in(1, 2**63 - 1),
+        "drop the connection without a response every N-th API call",
+    ),
+    (
+        "repeat_cursor_after",
+        _int_in(1, 2**63 - 1),
+        "after N pages, hand back an already-followed cursor",
+    ),
+    ("html_502_every", _int_in(1, 2**63 - 1), "502 with an HTML body every N-th API call"),
+    (
+        "truncated_every",
+        _int_in(1, 2**63 - 1),
+        "200 with a truncated JSON body every N-th members call",
+    ),
 ]
 
 
@@ -43,10 +107,14 @@ def _add_simulate(sub: Any) -> None:
         help="run the embedded CDP simulator in the foreground until Ctrl-C",
         description="Serve the CDP API contract on 127.0.0.1 from the embedded simulator.",
     )
-    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 = any free port)")
-    p.add_argument("--members", type=int, default=10_000, help="members of the main audience")
-    p.add_argument("--client-id", default="sim-client")
-    p.add_argument("--client-secret", default="sim-secret")
+    p.add_argument(
+        "--port", type=_int_in(0, 65535), default=8080, help="port on 127.0.0.1 (0 = any free port)"
+    )
+    p.add_argument(
+        "--members", type=_members_arg, default=10_000, help="members of the main audience"
+    )
+    p.add_argument("--client-id", type=_credential("--client-id"), default="sim-client")
+    p.add_argument("--client-secret", type=_credential("--client-secret"), default="sim-secret")
     faults = p.add_argument_group("fault switches")
     for name, typ, help_text in _FAULT_FLAGS:
         faults.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_text)
@@ -80,6 +148,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         client_secret=args.client_secret,
         **faults,
     )
+    try:
+        sim.start()
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise UsageError(str(e)) from None
     with sim:
         print(f"CDP simulator serving {args.members:,} members at {sim.base_url}")
         print(f"  token URL      {sim.token_url}")
@@ -121,42 +193,154 @@ class UsageError(Exception):
     """A command-line mistake found before any request (exit 2)."""
 
 
+#: Longest excerpt of a user's value quoted in a message.
+_SHOW_MAX = 60
+#: Longest error line printed (a server message or a path can be long).
+_LINE_MAX = 600
+
+
+def _show(value: str, limit: int = _SHOW_MAX) -> str:
+    """A value quoted for a message: repr (control characters and lone
+    surrogates escaped), cut to `limit` characters."""
+    if len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value):,} characters)"
+    return repr(value)
+
+
+def _one_line(message: str) -> str:
+    """A message as one printable line of bounded length."""
+    text = " ".join(message.splitlines())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > _LINE_MAX:
+        text = text[:_LINE_MAX] + f"... ({len(text):,} characters)"
+    return text
+
+
+def _credential(flag: str) -> Any:
+    """argparse type of a client id / key id: not blank, no control characters."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("is empty")
+        if any(not c.isprintable() for c in text) or not _utf8(text):
+            raise argparse.ArgumentTypeError(
+                f"{_show(text)} holds control characters or undecodable bytes"
+            )
+        return text
+
+    parse.__name__ = flag
+    return parse
+
+
+def _text(what: str) -> Any:
+    """argparse type of a URL or other text flag: not blank, valid UTF-8,
+    no control characters."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("is empty")
+        if not _utf8(text) or any(not c.isprintable() for c in text):
+            raise argparse.ArgumentTypeError(
+                f"{_show(text)} holds control characters or undecodable bytes"
+            )
+        return text
+
+    parse.__name__ = what
+    return parse
+
+
+def _path(what: str) -> Any:
+    """argparse type of a file path: not empty, no NUL (undecodable bytes are
+    fine: they are the file name's own bytes)."""
+
+    def parse(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError("is empty")
+        if "\x00" in text:
+            raise argparse.ArgumentTypeError(f"{_show(text)} holds a NUL character")
+        return text
+
+    parse.__name__ = what
+    return parse
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: undecodable bytes in argv
+        return False
+    return True
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `cxone-cdp count: error: ...`, exit 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(
+            EXIT_USAGE,
+            f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n",
+        )
+
+
 def _common_parent() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     p.add_argument("--debug", action="store_true", help="debug logging and tracebacks on errors")
     return p
 
 
 def _connection_parent() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     g = p.add_argument_group(
         "connection",
         f"Flags override the environment ({ENV_BASE_URL}, {ENV_TOKEN_URL}, {ENV_CLIENT_ID}). "
         f"The client secret is read only from {ENV_CLIENT_SECRET} or --client-secret-file.",
     )
-    g.add_argument("--base-url", help=f"API root URL (env {ENV_BASE_URL})")
-    g.add_argument("--token-url", help=f"OAuth token URL (env {ENV_TOKEN_URL})")
-    g.add_argument("--client-id", help=f"OAuth client id (env {ENV_CLIENT_ID})")
+    g.add_argument("--base-url", type=_text("URL"), help=f"API root URL (env {ENV_BASE_URL})")
+    g.add_argument("--token-url", type=_text("URL"), help=f"OAuth token URL (env {ENV_TOKEN_URL})")
+    g.add_argument(
+        "--client-id",
+        type=_credential("--client-id"),
+        help=f"OAuth client id (env {ENV_CLIENT_ID})",
+    )
     g.add_argument(
         "--client-secret-file",
         metavar="FILE",
+        type=_path("FILE"),
         help=f"file holding the client secret (else env {ENV_CLIENT_SECRET})",
     )
-    g.add_argument("--max-retries", type=int, default=3, help="retries per request (default 3)")
-    g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    g.add_argument(
+        "--max-retries",
+        type=_int_in(0, 100),
+        default=3,
+        help="retries per request (0..100, default 3)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=_seconds(positive=True),
+        default=60.0,
+        help="seconds per request (default 60)",
+    )
     g.add_argument(
         "--auth",
         choices=["client_credentials", "access_key"],
         help=f"token grant (env {ENV_AUTH}; default client_credentials, the tutorial's contract; "
         "access_key is the CXone password grant, see docs/real-cxone.md)",
     )
-    g.add_argument("--access-key-id", help=f"CXone access key id (env {ENV_ACCESS_KEY_ID})")
+    g.add_argument(
+        "--access-key-id",
+        type=_credential("--access-key-id"),
+        help=f"CXone access key id (env {ENV_ACCESS_KEY_ID})",
+    )
     g.add_argument(
         "--access-key-secret-file",
         metavar="FILE",
+        type=_path("FILE"),
         help=f"file holding the access key secret (else env {ENV_ACCESS_KEY_SECRET})",
     )
-    g.add_argument("--issuer", help=f"OAuth issuer for discovery (env {ENV_ISSUER})")
+    g.add_argument(
+        "--issuer", type=_text("URL"), help=f"OAuth issuer for discovery (env {ENV_ISSUER})"
+    )
     g.add_argument(
         "--discover",
         action="store_true",
@@ -236,26 +420,94 @@ def _querier(args: argparse.Namespace) -> Any:
 
 
 def _secret(path: str | None, flag: str, env: str) -> str | None:
-    """A secret from a file's first line (flag) or else the environment."""
+    """A secret from a file's first line (flag) or else the environment.
+    Never quoted in a message: only where it came from and what is wrong."""
     if not path:
-        return _env(env)
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = f.readline().strip() or None
-    except OSError as e:
-        raise UsageError(f"cannot read {flag} {path}: {e.strerror}") from None
-    if value is None:
-        raise UsageError(f"{flag} {path} is empty")
+        value = _env(env)
+        where = env
+        if value is not None:
+            value = value.strip()
+    else:
+        where = f"{flag} {_show(path)}"
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.readline().strip() or None
+        except OSError as e:
+            raise UsageError(f"cannot read {where}: {e.strerror or type(e).__name__}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{where} is not UTF-8 text") from None
+        except ValueError:  # a NUL in the path
+            raise UsageError(f"cannot read {where}: invalid path") from None
+        if value is None:
+            raise UsageError(f"{where} is empty")
+    if value is not None and (not _utf8(value) or any(not c.isprintable() for c in value)):
+        raise UsageError(f"the secret from {where} holds control characters or undecodable bytes")
     return value
 
 
-def _parse_filters(exprs: list[str]) -> None:
-    """Every expression parsed locally (no request); the first malformed one
-    is a ValidationError naming it."""
+def _parse_filters(exprs: list[str], audience: str | None = None, limit: int | None = None) -> None:
+    """Every check of the query that needs no request: each expression parsed
+    (the first malformed one is a ValidationError naming it), then the
+    audience id, the filter count and complexity, the value texts and the
+    limit, as the Querier checks them. Only what depends on an attribute's
+    type (its value typed against the schema) is left for after the one
+    schema request."""
+    from cxone_cdp import Querier
     from cxone_cdp._native import parse_filter_expr
 
-    for e in exprs:
-        parse_filter_expr(e)
+    parsed = [parse_filter_expr(e) for e in exprs]
+    Querier._check_local("-" if audience is None else audience, parsed, limit)
+
+
+def _check_output(path: str, flag: str) -> None:
+    """A file we will create (as PATH and PATH.part beside it): refused
+    before any request when it cannot be."""
+    shown = f"{flag} {_show(path)}"
+    if os.path.isdir(path):
+        raise UsageError(f"{shown} is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{shown}: no such directory {_show(parent)}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{shown}: directory {_show(parent)} is not writable")
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(os.path.basename(path) + ".part")) > name_max:
+        raise UsageError(f"{shown}: file name too long (at most {name_max - 5} bytes)")
+
+
+def _check_resume(args: argparse.Namespace, fmt: str) -> None:
+    """With --resume and an existing checkpoint: it must be a checkpoint of
+    this query. The audience, limit, format and number of filters are
+    compared here, before any request; the filters themselves (rendered per
+    the schema) by the export once the schema is read."""
+    path = args.checkpoint
+    shown = f"--checkpoint {_show(path)}"
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(16 * 1024 * 1024)
+    except FileNotFoundError:
+        return  # --resume without a checkpoint starts afresh
+    except OSError as e:
+        raise UsageError(f"cannot read {shown}: {e.strerror or type(e).__name__}") from None
+    try:
+        ck = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        ck = None
+    fp = ck.get("fingerprint") if isinstance(ck, dict) else None
+    if not (isinstance(fp, dict) and isinstance(fp.get("filters"), list)):
+        raise UsageError(f"{shown} is not a cxone-cdp checkpoint file")
+    want = (args.audience, len(args.filters), args.limit, fmt)
+    got = (fp.get("audience_id"), len(fp["filters"]), fp.get("limit"), fp.get("format"))
+    if got != want:
+        raise UsageError(
+            f"cannot resume: the checkpoint {_show(path)} is for a different query "
+            f"(audience {fp.get('audience_id')!r}, {len(fp['filters'])} filter(s), "
+            f"limit {fp.get('limit')!r}, format {fp.get('format')!r}); run with the same "
+            "audience, filters, limit and format, or without --resume to start over"
+        )
 
 
 def _typed_filters(q: Any, exprs: list[str]) -> list[tuple[str, str, Any]]:
@@ -292,7 +544,7 @@ def _add_count(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    _parse_filters(args.filters)
+    _parse_filters(args.filters, args.audience)
     q = _querier(args)
     print(q.count(args.audience, _typed_filters(q, args.filters)))
     return EXIT_OK
@@ -306,12 +558,12 @@ def _add_validate(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("audience", metavar="AUDIENCE", help="audience (segment) id")
     _filter_flag(p)
-    p.add_argument("--limit", type=int, default=1000, help="page size (1..1000)")
+    p.add_argument("--limit", type=_int_in(1, 1000), default=1000, help="page size (1..1000)")
     p.set_defaults(func=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    _parse_filters(args.filters)
+    _parse_filters(args.filters, args.audience, args.limit)
     q = _querier(args)
     result = q.validate(args.audience, _typed_filters(q, args.filters), args.limit)
     print(json.dumps(result))
@@ -389,16 +641,21 @@ def _add_export(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("audience", metavar="AUDIENCE", help="audience (segment) id")
     _filter_flag(p)
-    p.add_argument("--limit", type=int, default=1000, help="page size (1..1000, default 1000)")
+    p.add_argument(
+        "--limit", type=_int_in(1, 1000), default=1000, help="page size (1..1000, default 1000)"
+    )
     p.add_argument(
         "--format",
         choices=["jsonl", "csv", "parquet"],
         help="output format (default: from PATH's extension)",
     )
-    p.add_argument("-o", "--output", metavar="PATH", required=True, help="output file")
+    p.add_argument(
+        "-o", "--output", metavar="PATH", type=_path("PATH"), required=True, help="output file"
+    )
     p.add_argument(
         "--checkpoint",
         metavar="FILE",
+        type=_path("FILE"),
         help="record progress here after every page (for --resume)",
     )
     p.add_argument(
@@ -425,12 +682,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     fmt = args.format or _EXTENSIONS.get(os.path.splitext(args.output)[1].lower())
     if fmt is None:
-        raise UsageError("--format is required (jsonl, csv or parquet) for " + args.output)
+        raise UsageError(f"--format is required (jsonl, csv or parquet) for {_show(args.output)}")
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint FILE")
-    if not 1 <= args.limit <= 1000:
-        raise UsageError(f"--limit must be between 1 and 1000, got {args.limit}")
-    _parse_filters(args.filters)
+    _parse_filters(args.filters, args.audience, args.limit)
+    _check_output(args.output, "-o")
+    if args.checkpoint:
+        _check_output(args.checkpoint, "--checkpoint")
+        same = {os.path.abspath(args.output), os.path.abspath(args.output) + ".part"}
+        if os.path.abspath(args.checkpoint) in same:
+            raise UsageError("--checkpoint must be another file than -o PATH (and PATH.part)")
+        if args.resume:
+            _check_resume(args, fmt)
     q = _querier(args)
     filters = _typed_filters(q, args.filters)
     tty = sys.stderr.isatty()
@@ -475,9 +738,15 @@ def _add_diff(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Compare two exports (JSONL, CSV or Parquet, any mix) by memberId. "
         "Counts go to stdout; with -o, one JSON line per differing member.",
     )
-    p.add_argument("old", metavar="OLD")
-    p.add_argument("new", metavar="NEW")
-    p.add_argument("-o", "--output", metavar="PATH", help="write details as JSON lines here")
+    p.add_argument("old", metavar="OLD", type=_path("OLD"))
+    p.add_argument("new", metavar="NEW", type=_path("NEW"))
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        type=_path("PATH"),
+        help="write details as JSON lines here",
+    )
     p.set_defaults(func=cmd_diff)
 
 
@@ -489,7 +758,7 @@ def _detect_format(path: str) -> str:
         with open(path, "rb") as f:
             head = f.read(4096)
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"cannot read {_show(path)}: {e.strerror}") from None
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.lstrip().startswith(b"{"):
@@ -512,7 +781,17 @@ def _read_export(path: str) -> dict[str, dict[str, Any]]:
     try:
         if fmt == "jsonl":
             with open(path, encoding="utf-8") as f:
-                rows = [_flatten(json.loads(line)) for line in f if line.strip()]
+                rows = []
+                for i, line in enumerate(f):
+                    if not line.strip():
+                        continue
+                    rec = json.loads(line)
+                    if not isinstance(rec, dict) or not isinstance(rec.get("attributes", {}), dict):
+                        raise UsageError(
+                            f"{_show(path)} line {i + 1} is not a member object "
+                            '({"memberId": ..., "attributes": {...}})'
+                        )
+                    rows.append(_flatten(rec))
         elif fmt == "csv":
             with open(path, encoding="utf-8", newline="") as f:
                 rows = list(csv.DictReader(f))
@@ -525,14 +804,14 @@ def _read_export(path: str) -> dict[str, dict[str, Any]]:
                 ) from None
             rows = pq.read_table(path).to_pylist()
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not a readable {fmt} export: {e}") from None
+        raise UsageError(f"cannot read {_show(path)}: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError, csv.Error) as e:
+        raise UsageError(f"{_show(path)} is not a readable {fmt} export: {e}") from None
     out: dict[str, dict[str, Any]] = {}
     for i, r in enumerate(rows):
         mid = r.get("memberId")
         if not isinstance(mid, str) or not mid:
-            raise UsageError(f"{path}: record {i + 1} has no memberId")
+            raise UsageError(f"{_show(path)}: record {i + 1} has no memberId")
         out[mid] = r
     return out
 
@@ -606,6 +885,8 @@ def diff_exports(old: str, new: str) -> tuple[dict[str, int], list[dict[str, Any
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    if args.output:
+        _check_output(args.output, "-o")
     counts, details = diff_exports(args.old, args.new)
     for k, v in counts.items():
         print(f"{k}: {v}")
@@ -627,7 +908,9 @@ def _add_demo(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="query the embedded simulator and print members and metrics",
     )
-    p.add_argument("--members", type=int, default=10_000, help="members of the simulated audience")
+    p.add_argument(
+        "--members", type=_members_arg, default=10_000, help="members of the simulated audience"
+    )
     _filter_flag(p)
     p.set_defaults(func=cmd_demo)
 
@@ -638,7 +921,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cxone_cdp import Querier
     from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
-    _parse_filters(args.filters)
+    _parse_filters(args.filters, AUDIENCE_ID)
     with Simulator(members=args.members) as sim:
         q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
         filters = _typed_filters(q, args.filters)
@@ -674,7 +957,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cxone-cdp", description=__doc__)
+    parser = _Parser(prog="cxone-cdp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     common = _common_parent()
     api = [common, _connection_parent()]
@@ -723,5 +1006,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CxoneError) as e:
         if debug:
             traceback.print_exc()
-        print(f"cxone-cdp: error: {e}", file=sys.stderr)
+        print(f"cxone-cdp: error: {_one_line(str(e))}", file=sys.stderr)
         return _exit_code(e)
+    except Exception as e:  # a bug or an unforeseen local failure: still one line
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the traceback)"
+        print(f"cxone-cdp: error: {_one_line(f'{type(e).__name__}: {e}')}{hint}", file=sys.stderr)
+        return EXIT_API

@@ -38,7 +38,9 @@ fn seconds(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
     let x: Option<f64> = v.extract()?;
     match x {
         None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if s.is_finite() && s >= 0.0 => Duration::try_from_secs_f64(s)
+            .map(Some)
+            .map_err(|_| PyValueError::new_err(format!("{name} is too large"))),
         Some(_) => Err(PyValueError::new_err(format!(
             "{name} must be a finite, non-negative number of seconds"
         ))),
