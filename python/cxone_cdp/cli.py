@@ -153,16 +153,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError, TypeError, OverflowError) as e:
         raise UsageError(str(e)) from None
     with sim:
-        print(f"CDP simulator serving {args.members:,} members at {sim.base_url}")
-        print(f"  token URL      {sim.token_url}")
-        print(f"  client id      {sim.client_id}")
-        print(f"  audience       {AUDIENCE_ID}")
-        print(f"  empty audience {EMPTY_AUDIENCE_ID}")
-        print(f"  callbacks      {sim.callback_url}   stats: {sim.base_url}/_sim/stats")
-        if faults:
-            print("  faults         " + ", ".join(f"{k}={v}" for k, v in faults.items()))
-        print("Ctrl-C to stop.", flush=True)
+        # Ctrl-C is the way to stop, even while the banner is still printing.
         try:
+            print(f"CDP simulator serving {args.members:,} members at {sim.base_url}")
+            print(f"  token URL      {sim.token_url}")
+            print(f"  client id      {sim.client_id}")
+            print(f"  audience       {AUDIENCE_ID}")
+            print(f"  empty audience {EMPTY_AUDIENCE_ID}")
+            print(f"  callbacks      {sim.callback_url}   stats: {sim.base_url}/_sim/stats")
+            if faults:
+                print("  faults         " + ", ".join(f"{k}={v}" for k, v in faults.items()))
+            print("Ctrl-C to stop.", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
