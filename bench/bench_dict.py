@@ -69,7 +69,8 @@ def main() -> None:
     a = ap.parse_args()
     with Simulator(members=a.members, port=0) as sim:
         bodies = fetch_bodies(sim, a.limit)
-    modes = ["tree", "tree_dropper", "tape", "jiter_keys", "jiter_all", "orjson", "tree_parse", "tape_parse"]
+    modes = ["tree", "tree_dropper", "tape", "jiter_keys", "jiter_all", "orjson"]
+    modes += ["tree_parse", "tape_parse"]
     best = {m: float("inf") for m in modes}
     for _ in range(a.repeat):
         for m in modes:  # interleaved
