@@ -130,6 +130,15 @@ struct PageWire {
 /// Parses a members page. A body that is not a JSON object with an `items`
 /// array (truncated, HTML, ...) is a server fault, never an empty page.
 pub fn parse_page(body: &[u8]) -> Result<Page> {
+    // serde would also take a JSON array as the struct's fields in order
+    // (`[[...]]` as a page): the contract's page is an object (cargo-fuzz).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(unreadable_body(
+            "members page",
+            body,
+            "the body is not a JSON object",
+        ));
+    }
     let wire: PageWire =
         serde_json::from_slice(body).map_err(|e| unreadable_body("members page", body, e))?;
     let next_page_token = match wire.next_page_token {

@@ -28,6 +28,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 /// Hand-picked hostile inputs (regression corpus).
 const SEED_CORPUS: &[&[u8]] = &[
+    // cargo-fuzz (page target): serde took a JSON array as a page's fields.
+    b"[\r[\r\r\r\r]\r]",
+    b"[[]]",
+    b"[[{\"memberId\":\"a\"}], \"next\"]",
     b"",
     b"{",
     b"}",
@@ -127,6 +131,19 @@ fn all_parsers(body: &[u8]) {
     let _ = parse_retry_after(&text);
     let _ = parse_wire(&text);
     let _ = cursor::decode(&text, &cursor::fingerprint("a", &[], 10));
+}
+
+#[test]
+fn a_json_array_is_not_a_page() {
+    for body in [
+        &b"[[]]"[..],
+        b" [[{\"memberId\":\"a\"}], \"t\"]",
+        b"[\r[\r\r\r\r]\r]",
+    ] {
+        let e = parse_page(body).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Server);
+        assert!(decode_page(body).is_err());
+    }
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! A members page body, as the server sends it, through every decoder that
-//! reads one: the dict path (`paginate::parse_page`), the Arrow decoder
+//! reads one: the tree parser (`paginate::parse_page`), the dict path's
+//! page tape (`tape::decode_page`, which must read exactly what the tree
+//! parser reads), the Arrow decoder
 //! (`ArrowLayout::decode_page`) and the export's JSONL splitter
 //! (`export::page_to_jsonl`). None may panic; when two of them accept the
 //! same body they must agree on the number of members and the cursor.
@@ -9,6 +11,7 @@ use cxone_cdp::arrow::ArrowLayout;
 use cxone_cdp::export::page_to_jsonl;
 use cxone_cdp::filter::AttrType;
 use cxone_cdp::paginate::{parse_page, PageDecoder};
+use cxone_cdp::tape::decode_page;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
@@ -28,6 +31,14 @@ fuzz_target!(|body: &[u8]| {
     }
     if let Ok(p) = &dict {
         assert_ne!(p.next_page_token.as_deref(), Some(""));
+    }
+    match (&dict, decode_page(body)) {
+        (Ok(p), Ok(t)) => {
+            assert_eq!(t.tape.to_json(), p.items, "tree vs tape members");
+            assert_eq!(t.next_page_token, p.next_page_token, "tree vs tape cursor");
+        }
+        (Err(_), Err(_)) => {}
+        (p, t) => panic!("tree ok: {}, tape ok: {}", p.is_ok(), t.is_ok()),
     }
     if let (Ok(p), Ok(a)) = (&dict, &arrow) {
         assert_eq!(p.items.len(), a.items, "dict vs arrow member count");
