@@ -201,7 +201,18 @@ impl Value {
 
 /// Parses a strict `YYYY-MM-DD` date.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    if s.len() != 10 || s.as_bytes()[4] != b'-' || s.as_bytes()[7] != b'-' {
+    // Exactly `YYYY-MM-DD` in ASCII digits: chrono alone also takes a sign
+    // and spaces (" -01-01- 2" was year -1; found by cargo-fuzz).
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
         return None;
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()

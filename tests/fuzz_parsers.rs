@@ -134,6 +134,23 @@ fn all_parsers(body: &[u8]) {
 }
 
 #[test]
+fn dates_are_strictly_yyyy_mm_dd() {
+    // cargo-fuzz (filter target): chrono took a sign and spaces.
+    for bad in [
+        " -01-01- 2",
+        "-001-01-02",
+        "+2024-1-02",
+        "2024-01- 2",
+        " 2024-1-01",
+        "２０２４-01-01",
+    ] {
+        assert_eq!(cxone_cdp::filter::parse_date(bad), None, "{bad:?}");
+    }
+    assert!(cxone_cdp::filter::parse_date("2024-02-29").is_some());
+    assert_eq!(cxone_cdp::filter::parse_date("2023-02-29"), None);
+}
+
+#[test]
 fn a_json_array_is_not_a_page() {
     for body in [
         &b"[[]]"[..],
