@@ -110,17 +110,11 @@ impl BatchIterator {
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         loop {
             let feed = self.feed.clone();
-            match block_on(py, async move { Ok(feed.recv().await) })? {
-                None => {
-                    self.progress.finish();
-                    return Ok(None);
-                }
-                Some(Err(e)) => {
-                    self.progress.finish();
-                    return Err(to_pyerr(e));
-                }
-                Some(Ok(page)) if page.items == 0 => continue,
-                Some(Ok(page)) => {
+            let next = block_on(py, async move { Ok(feed.recv().await) })?;
+            match self.progress.settle(next).map_err(to_pyerr)? {
+                None => return Ok(None),
+                Some(page) if page.items == 0 => continue,
+                Some(page) => {
                     self.progress.page(page.items);
                     return batch_to_py(py, page.data).map(Some);
                 }
@@ -134,17 +128,13 @@ impl BatchIterator {
         let progress = self.progress.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             loop {
-                match feed.clone().recv().await {
-                    None => {
-                        progress.finish();
-                        return Err(PyStopAsyncIteration::new_err(()));
-                    }
-                    Some(Err(e)) => {
-                        progress.finish();
-                        return Err(to_pyerr(e));
-                    }
-                    Some(Ok(page)) if page.items == 0 => continue,
-                    Some(Ok(page)) => {
+                match progress
+                    .settle(feed.clone().recv().await)
+                    .map_err(to_pyerr)?
+                {
+                    None => return Err(PyStopAsyncIteration::new_err(())),
+                    Some(page) if page.items == 0 => continue,
+                    Some(page) => {
                         progress.page(page.items);
                         return Python::attach(|py| batch_to_py(py, page.data));
                     }

@@ -24,7 +24,6 @@ use pyo3::types::{PyBytes, PyList};
 use crate::paginate::parse_page;
 use crate::py::convert::{Builder, TapeBuilder};
 use crate::py::errors::to_pyerr;
-use crate::py::runtime::drop_later;
 use crate::tape::decode_page;
 
 /// `(members, seconds the Python thread spent)` for one strategy over `bodies`.
@@ -107,6 +106,38 @@ fn dict_bench(
             Ok((out.len(), t0.elapsed().as_secs_f64()))
         }
         _ => Err(PyValueError::new_err(format!("unknown mode {mode:?}"))),
+    }
+}
+
+/// Frees `value` on a dedicated background thread (the `tree_dropper`
+/// mode; the Querier's tape pages need no such thread): a page of parsed
+/// members as a tree is many small allocations, and freeing them on the Python thread (holding
+/// the GIL) costs a good part of the conversion. (One long-lived thread fed by
+/// a small bounded channel: spawning a task per page costs more than it
+/// saves, and when the thread falls behind the caller frees the value itself,
+/// so garbage never piles up.)
+fn drop_later<T: Send + 'static>(value: T) {
+    type Garbage = Box<dyn Send>;
+    static DROPPER: std::sync::OnceLock<
+        Option<std::sync::Mutex<std::sync::mpsc::SyncSender<Garbage>>>,
+    > = std::sync::OnceLock::new();
+    let sender = DROPPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Garbage>(2);
+        std::thread::Builder::new()
+            .name("cxone-cdp-dropper".into())
+            .spawn(move || {
+                for garbage in rx {
+                    drop(garbage)
+                }
+            })
+            .ok()
+            .map(|_| std::sync::Mutex::new(tx))
+    });
+    let value: Garbage = Box::new(value);
+    if let Some(tx) = sender {
+        let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+        // Full (or the thread is gone): the value comes back and is dropped here.
+        let _ = tx.try_send(value);
     }
 }
 

@@ -214,6 +214,22 @@ impl Progress {
         self.done.store(true, Ordering::Relaxed);
     }
 
+    /// What the feed handed over, with the listing marked done when it is
+    /// the end (`None`) or an error: `Ok(Some(page))` goes on.
+    pub(crate) fn settle<T>(&self, next: Option<Result<T>>) -> Result<Option<T>> {
+        match next {
+            Some(Ok(page)) => Ok(Some(page)),
+            Some(Err(e)) => {
+                self.finish();
+                Err(e)
+            }
+            None => {
+                self.finish();
+                Ok(None)
+            }
+        }
+    }
+
     /// `Class(audience_id='...', pages=2, members=2000[, done])`.
     pub(crate) fn repr(&self, py: Python<'_>, class: &str, items: &str) -> String {
         let aud = PyString::new(py, &self.audience_id)
@@ -326,22 +342,13 @@ impl MemberIterator {
         loop {
             let feed = self.feed.clone();
             let next = block_on(py, async move { Ok(feed.recv().await) })?;
-            match next {
-                None => {
-                    self.progress.finish();
-                    return Ok(None);
-                }
-                Some(Err(e)) => {
-                    self.progress.finish();
-                    return Err(to_pyerr(e));
-                }
-                Some(Ok(page)) => {
-                    self.progress.pages_only();
-                    if let Some(first) = Self::fill(py, &self.buffer, page)? {
-                        self.progress.item();
-                        return Ok(Some(first));
-                    }
-                }
+            let Some(page) = self.progress.settle(next).map_err(to_pyerr)? else {
+                return Ok(None);
+            };
+            self.progress.pages_only();
+            if let Some(first) = Self::fill(py, &self.buffer, page)? {
+                self.progress.item();
+                return Ok(Some(first));
             }
         }
     }
@@ -367,23 +374,15 @@ impl MemberIterator {
                     progress.item();
                     return Ok(x);
                 }
-                match feed.clone().recv().await {
-                    None => {
-                        progress.finish();
-                        return Err(PyStopAsyncIteration::new_err(()));
-                    }
-                    Some(Err(e)) => {
-                        progress.finish();
-                        return Err(to_pyerr(e));
-                    }
-                    Some(Ok(page)) => {
-                        progress.pages_only();
-                        let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
-                        if let Some(first) = first {
-                            progress.item();
-                            return Ok(first);
-                        }
-                    }
+                let next = progress.settle(feed.clone().recv().await);
+                let Some(page) = next.map_err(to_pyerr)? else {
+                    return Err(PyStopAsyncIteration::new_err(()));
+                };
+                progress.pages_only();
+                let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
+                if let Some(first) = first {
+                    progress.item();
+                    return Ok(first);
                 }
             }
         })
@@ -473,20 +472,11 @@ impl PageIterator {
         progress: &Progress,
         next: Option<Result<PageOf<Tape>>>,
     ) -> Result<Option<PageOf<Tape>>> {
-        match next {
-            None => {
-                progress.finish();
-                Ok(None)
-            }
-            Some(Err(e)) => {
-                progress.finish();
-                Err(e)
-            }
-            Some(Ok(page)) => {
-                progress.page(page.items);
-                Ok(Some(page))
-            }
+        let page = progress.settle(next)?;
+        if let Some(page) = &page {
+            progress.page(page.items);
         }
+        Ok(page)
     }
 }
 

@@ -225,37 +225,6 @@ where
     future_into_py(py, async move { flatten(task.await).map_err(to_pyerr) })
 }
 
-/// Frees `value` on a dedicated background thread: a page of parsed members
-/// is many small allocations, and freeing them on the Python thread (holding
-/// the GIL) costs a good part of the conversion. (One long-lived thread fed by
-/// a small bounded channel: spawning a task per page costs more than it
-/// saves, and when the thread falls behind the caller frees the value itself,
-/// so garbage never piles up.)
-pub fn drop_later<T: Send + 'static>(value: T) {
-    type Garbage = Box<dyn Send>;
-    static DROPPER: std::sync::OnceLock<
-        Option<std::sync::Mutex<std::sync::mpsc::SyncSender<Garbage>>>,
-    > = std::sync::OnceLock::new();
-    let sender = DROPPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Garbage>(2);
-        std::thread::Builder::new()
-            .name("cxone-cdp-dropper".into())
-            .spawn(move || {
-                for garbage in rx {
-                    drop(garbage)
-                }
-            })
-            .ok()
-            .map(|_| std::sync::Mutex::new(tx))
-    });
-    let value: Garbage = Box::new(value);
-    if let Some(tx) = sender {
-        let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
-        // Full (or the thread is gone): the value comes back and is dropped here.
-        let _ = tx.try_send(value);
-    }
-}
-
 /// TEST HOOK (private, not part of the API): panics inside a core task so the
 /// tests can check that a Rust panic reaches Python as a `CxoneError` (code
 /// `"panic"`), never an abort. `mode`: `"sync"` (through `block_on`) or
