@@ -476,14 +476,24 @@ impl PageDecoder for FormatDecoder {
 /// bytes a fresh output starts with.
 fn decoder(format: Format, attrs: &crate::client::Attributes) -> Result<(Decoder, Vec<u8>)> {
     use crate::arrow::ArrowLayout;
-    let layout = || {
-        let ordered: Vec<(String, crate::filter::AttrType)> = attrs
-            .items
-            .iter()
-            .filter_map(|(n, t)| crate::filter::AttrType::parse(t).map(|t| (n.clone(), t)))
-            .collect();
-        ArrowLayout::new(&ordered)
-    };
+    // A columnar format: each page decoded to a record batch, then `encode`d.
+    fn batch_format(
+        layout: ArrowLayout,
+        encode: impl Fn(&arrow_array::RecordBatch) -> Result<Vec<u8>> + Send + Sync + 'static,
+    ) -> Decoder {
+        Box::new(move |body: &[u8]| {
+            let page = layout.decode_page(body)?;
+            let data = encode(&page.batch)?;
+            Ok((
+                Payload::Bytes {
+                    data,
+                    members: page.items,
+                },
+                page.next_page_token,
+            ))
+        })
+    }
+    let layout = || ArrowLayout::from_attributes(attrs);
     Ok(match format {
         Format::Jsonl => (
             Box::new(|body: &[u8]| {
@@ -496,17 +506,7 @@ fn decoder(format: Format, attrs: &crate::client::Attributes) -> Result<(Decoder
             let layout = layout();
             let header = columnar::csv_header(&layout)?;
             (
-                Box::new(move |body: &[u8]| {
-                    let page = layout.decode_page(body)?;
-                    let data = columnar::csv_bytes(&page.batch, false)?;
-                    Ok((
-                        Payload::Bytes {
-                            data,
-                            members: page.items,
-                        },
-                        page.next_page_token,
-                    ))
-                }),
+                batch_format(layout, |batch| columnar::csv_bytes(batch, false)),
                 header,
             )
         }
@@ -515,17 +515,7 @@ fn decoder(format: Format, attrs: &crate::client::Attributes) -> Result<(Decoder
             let header = columnar::ipc_header(&layout)?;
             let header_len = header.len();
             (
-                Box::new(move |body: &[u8]| {
-                    let page = layout.decode_page(body)?;
-                    let data = columnar::ipc_batch(&page.batch, header_len)?;
-                    Ok((
-                        Payload::Bytes {
-                            data,
-                            members: page.items,
-                        },
-                        page.next_page_token,
-                    ))
-                }),
+                batch_format(layout, move |batch| columnar::ipc_batch(batch, header_len)),
                 header,
             )
         }
