@@ -93,7 +93,7 @@ def test() -> None:
             )
             spark = False
     build("test,spark" if spark else "test")
-    run("cargo", "test", "--quiet")
+    run("cargo", "test", "--workspace", "--quiet")
     run(PY, "-m", "pytest", "-q", "tests")
     run(PY, "-m", "mypy.stubtest", "cxone_cdp._native", "--allowlist", "stubtest-allowlist.txt")
 
@@ -102,7 +102,7 @@ def lint() -> None:
     ensure_venv()
     run(PY, "-m", "pip", "install", "-q", "ruff")
     run("cargo", "fmt", "--all", "--", "--check")
-    run("cargo", "clippy", "--all-targets", "--", "-D", "warnings")
+    run("cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings")
     run(PY, "-m", "ruff", "check", "python", "tests", "bench", "tasks.py", "examples")
 
 

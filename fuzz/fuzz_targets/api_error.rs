@@ -4,10 +4,10 @@
 #![no_main]
 
 use bytes::Bytes;
-use cxone_cdp::config::RetryPolicy;
-use cxone_cdp::error::Error;
-use cxone_cdp::http::{api_error, Answer};
-use cxone_cdp::retry::parse_retry_after;
+use cxone_cdp_core::config::RetryPolicy;
+use cxone_cdp_core::error::Error;
+use cxone_cdp_core::transport::{api_error, Answer};
+use cxone_cdp_core::transport::retry::parse_retry_after;
 use libfuzzer_sys::fuzz_target;
 use reqwest::header::{HeaderMap, HeaderValue};
 

@@ -2,7 +2,7 @@
 //! position or refused; a valid cursor round-trips.
 #![no_main]
 
-use cxone_cdp::simulator::cursor;
+use cxone_cdp_simulator::cursor;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //! attribute, operator and value.
 #![no_main]
 
-use cxone_cdp::filter::{
+use cxone_cdp_core::filter::{
     encode_filters, parse_typed_value, parse_wire, validate, AttrType, Schema,
 };
 use libfuzzer_sys::fuzz_target;

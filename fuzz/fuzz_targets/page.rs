@@ -7,11 +7,11 @@
 //! same body they must agree on the number of members and the cursor.
 #![no_main]
 
-use cxone_cdp::arrow::ArrowLayout;
-use cxone_cdp::export::page_to_jsonl;
-use cxone_cdp::filter::AttrType;
-use cxone_cdp::paginate::{parse_page, PageDecoder};
-use cxone_cdp::tape::decode_page;
+use cxone_cdp_core::page::arrow::ArrowLayout;
+use cxone_cdp_core::export::page_to_jsonl;
+use cxone_cdp_core::filter::AttrType;
+use cxone_cdp_core::page::{parse_page, PageDecoder};
+use cxone_cdp_core::page::tape::decode_page;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {

@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use cxone_cdp::auth::refresh_after;
-use cxone_cdp::discovery::{
+use cxone_cdp_core::auth::refresh_after;
+use cxone_cdp_core::auth::discovery::{
     decode_id_token, parse_cxone_configuration, parse_openid_configuration,
 };
 use libfuzzer_sys::fuzz_target;

@@ -1,0 +1,199 @@
+//! The one bounded prefetch: a background task walks a listing's page
+//! stream and hands the pages over a channel of `capacity` slots. A slot is
+//! reserved before each fetch, so while the consumer works on page k, page
+//! k+1 is fetched and decoded, and never more than `capacity` pages wait
+//! (plus the one the consumer holds). Dropping the prefetch (or `close`)
+//! aborts the walk.
+//!
+//! Every consumer of a listing uses it: the Python `members()` family, the
+//! member, page and batch iterators, and the export.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, Stream, StreamExt};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Mutex};
+use tokio::task::AbortHandle;
+
+use crate::completion::Listing;
+use crate::error::{check_same_process, Error, ErrorKind, Result};
+
+/// A listing's pages, fetched ahead in the background.
+pub struct Prefetch<T> {
+    rx: Mutex<mpsc::Receiver<Result<T>>>,
+    task: AbortHandle,
+    /// The process whose runtime runs `task` (after `fork()` the child gets
+    /// an error instead of waiting forever on a task that never runs).
+    pid: u32,
+}
+
+impl<T> Drop for Prefetch<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl<T> std::fmt::Debug for Prefetch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefetch").field("pid", &self.pid).finish()
+    }
+}
+
+impl<T: Send + 'static> Prefetch<T> {
+    /// Runs `open` (which prepares the query and returns its page stream),
+    /// then the stream, on `runtime`, at most `capacity` pages ahead (at
+    /// least 1). When `listing` is given, the walk is reported as one listing
+    /// (metrics, audit record, completion callback) once it ends or fails,
+    /// before the consumer can see the end or the error, so a caller
+    /// returning from a listing already has its audit record; `items` counts
+    /// a page's members. A walk its consumer abandons reports nothing.
+    pub fn spawn<S, F>(
+        runtime: &Handle,
+        capacity: usize,
+        open: F,
+        listing: Option<Listing>,
+        items: fn(&T) -> usize,
+    ) -> Prefetch<T>
+    where
+        F: Future<Output = Result<S>> + Send + 'static,
+        S: Stream<Item = Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<Result<T>>(capacity.max(1));
+        let panic_tx = tx.clone();
+        let walk = walk(tx, open, listing, items);
+        let task = runtime.spawn(async move {
+            if let Err(payload) = AssertUnwindSafe(walk).catch_unwind().await {
+                let _ = panic_tx.send(Err(panicked(payload.as_ref()))).await;
+            }
+        });
+        Prefetch {
+            rx: Mutex::new(rx),
+            task: task.abort_handle(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// The next page, `None` after the last one (or after an error was
+    /// handed over). One consumer at a time; others wait their turn.
+    pub async fn recv(&self) -> Option<Result<T>> {
+        if let Err(e) = check_same_process(self.pid, "iterator") {
+            return Some(Err(e));
+        }
+        self.rx.lock().await.recv().await
+    }
+
+    /// Stops the background walk (also done on drop).
+    pub fn close(&self) {
+        self.task.abort();
+    }
+}
+
+async fn walk<T, S, F>(
+    tx: mpsc::Sender<Result<T>>,
+    open: F,
+    mut listing: Option<Listing>,
+    items: fn(&T) -> usize,
+) where
+    F: Future<Output = Result<S>>,
+    S: Stream<Item = Result<T>>,
+{
+    let finish = |listing: Option<Listing>, ok: bool| {
+        if let Some(l) = listing {
+            l.finish(ok);
+        }
+    };
+    let pages = match open.await {
+        Ok(p) => p,
+        Err(e) => {
+            finish(listing, false);
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
+    };
+    let mut pages = std::pin::pin!(pages);
+    loop {
+        // Room first, then the fetch: never more than `capacity` pages wait.
+        let Ok(permit) = tx.reserve().await else {
+            return; // the consumer is gone
+        };
+        match pages.next().await {
+            Some(Ok(page)) => {
+                if let Some(l) = listing.as_mut() {
+                    l.page(items(&page));
+                }
+                permit.send(Ok(page));
+            }
+            Some(Err(e)) => {
+                finish(listing, false);
+                permit.send(Err(e));
+                return;
+            }
+            None => {
+                finish(listing, true);
+                return;
+            }
+        }
+    }
+}
+
+/// The error a panicked walk hands over (a bug, never an abort).
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    log::error!(target: "cxone_cdp", "internal error (panic): {msg}");
+    Error::new(ErrorKind::Other, format!("internal error (panic): {msg}")).with_code("panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn holds_at_most_capacity_pages_ahead() {
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let f = fetched.clone();
+        let open = async move {
+            Ok(futures_util::stream::iter(0..100).map(move |i| {
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(i)
+            }))
+        };
+        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        assert_eq!(p.recv().await.unwrap().unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // One handed over, two waiting in the channel, none beyond.
+        assert_eq!(fetched.load(Ordering::SeqCst), 3);
+        let mut n = 1;
+        while let Some(page) = p.recv().await {
+            assert_eq!(page.unwrap(), n);
+            n += 1;
+        }
+        assert_eq!(n, 100);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_error_and_a_panic_are_handed_over() {
+        let open =
+            async { Err::<futures_util::stream::Empty<Result<u8>>, _>(Error::validation("no")) };
+        let p = Prefetch::spawn(&Handle::current(), 1, open, None, |_| 1);
+        assert_eq!(
+            p.recv().await.unwrap().unwrap_err().kind,
+            ErrorKind::Validation
+        );
+        assert!(p.recv().await.is_none());
+        let open = async {
+            Ok(futures_util::stream::iter([0u8]).map(|_| -> Result<u8> { panic!("boom") }))
+        };
+        let p = Prefetch::spawn(&Handle::current(), 1, open, None, |_| 1);
+        assert_eq!(
+            p.recv().await.unwrap().unwrap_err().code.as_deref(),
+            Some("panic")
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The Arrow path for Python: `Querier.iter_batches()` (one record batch per
+//! page, sync and async, a background walk at most two pages ahead) and
+//! `Querier.members_arrow()` (one table). Pages go through the same core
+//! pagination as the dict path (`Client::pages_with`), decoded by an
+//! [`ArrowLayout`] built from the attribute schema in the endpoint's order.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use futures_util::StreamExt;
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+
+use crate::arrow::{batch_to_py, table_to_py};
+use crate::errors::to_pyerr;
+use crate::iter::{Feed, Progress};
+use crate::runtime::{block_on, runtime};
+use cxone_cdp_core::api::{Client, Query};
+use cxone_cdp_core::error::Result;
+use cxone_cdp_core::page::arrow::ArrowLayout;
+use cxone_cdp_core::page::PageOf;
+
+type BatchFeed = Feed<PageOf<RecordBatch>>;
+
+/// The layout for a query's attribute schema (fetched once per client).
+pub async fn layout_for(client: &Client) -> Result<ArrowLayout> {
+    Ok(ArrowLayout::from_attributes(&*client.attributes().await?))
+}
+
+/// Starts the background walk of the Arrow path.
+fn start_feed(client: Client, query: Query, capacity: usize) -> Arc<BatchFeed> {
+    let open = async move {
+        let prepared = client.prepare(query).await?;
+        let layout = layout_for(&client).await?;
+        Ok(client.pages_with(prepared, None, Arc::new(layout)))
+    };
+    Arc::new(Feed::spawn(runtime().handle(), capacity, open, None, |_| 0))
+}
+
+/// Every page of a query as record batches (empty pages left out), with the
+/// schema (so an empty listing is still a typed table).
+pub async fn collect_batches(
+    client: Client,
+    query: Query,
+) -> Result<(Vec<RecordBatch>, SchemaRef)> {
+    let prepared = client.prepare(query).await?;
+    let layout = Arc::new(layout_for(&client).await?);
+    let schema = layout.schema();
+    let mut pages = std::pin::pin!(client.pages_with(prepared, None, layout));
+    let mut batches = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        if page.items > 0 {
+            batches.push(page.data);
+        }
+    }
+    Ok((batches, schema))
+}
+
+/// The table `members_arrow()` returns.
+pub fn members_table(py: Python<'_>, client: Client, query: Query) -> PyResult<Py<PyAny>> {
+    let (batches, schema) = block_on(py, collect_batches(client, query))?;
+    table_to_py(py, batches, schema)
+}
+
+/// The awaitable `members_arrow_async()` returns.
+pub fn members_table_async<'py>(
+    py: Python<'py>,
+    client: Client,
+    query: Query,
+) -> PyResult<Bound<'py, PyAny>> {
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let (batches, schema) = collect_batches(client, query).await.map_err(to_pyerr)?;
+        Python::attach(|py| table_to_py(py, batches, schema))
+    })
+}
+
+/// Record batches, one per non-empty page (`for` or `async for`); each speaks
+/// `__arrow_c_array__` (`pyarrow.record_batch(b)`, `polars.DataFrame(b)`).
+/// From `Querier.iter_batches()`; `close()` (or dropping it) stops the fetch.
+#[pyclass(module = "cxone_cdp._native", name = "BatchIterator", frozen)]
+pub struct BatchIterator {
+    feed: Arc<BatchFeed>,
+    progress: Arc<Progress>,
+}
+
+impl BatchIterator {
+    pub fn start(client: Client, query: Query) -> BatchIterator {
+        let progress = Progress::new(&query.audience_id);
+        BatchIterator {
+            feed: start_feed(client, query, 1),
+            progress,
+        }
+    }
+}
+
+#[pymethods]
+impl BatchIterator {
+    /// Returns itself.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Returns itself.
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next record batch; waits (GIL released) while it is fetched.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            let feed = self.feed.clone();
+            let next = block_on(py, async move { Ok(feed.recv().await) })?;
+            match self.progress.settle(next).map_err(to_pyerr)? {
+                None => return Ok(None),
+                Some(page) if page.items == 0 => continue,
+                Some(page) => {
+                    self.progress.page(page.items);
+                    return batch_to_py(py, page.data).map(Some);
+                }
+            }
+        }
+    }
+
+    /// An awaitable of the next record batch (`async for`).
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let feed = self.feed.clone();
+        let progress = self.progress.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            loop {
+                match progress
+                    .settle(feed.clone().recv().await)
+                    .map_err(to_pyerr)?
+                {
+                    None => return Err(PyStopAsyncIteration::new_err(())),
+                    Some(page) if page.items == 0 => continue,
+                    Some(page) => {
+                        progress.page(page.items);
+                        return Python::attach(|py| batch_to_py(py, page.data));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stops the background fetch (also done when the iterator is dropped).
+    fn close(&self) {
+        self.feed.close();
+        self.progress.finish();
+    }
+
+    /// `BatchIterator(audience_id=..., pages=..., rows=...)`: batches and
+    /// rows handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "BatchIterator", "rows")
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<BatchIterator>()?;
+    Ok(())
+}
+
+/// Converts a table with `cxone_cdp._frames.<func>`: the optional dependency
+/// is imported (with a clear ImportError naming the extra) before any request.
+pub fn frame(
+    py: Python<'_>,
+    func: &str,
+    table: impl FnOnce() -> PyResult<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let frames = py.import("cxone_cdp._frames")?;
+    frames.call_method1("_check_extra", (func,))?;
+    let table = table()?;
+    Ok(frames.call_method1(func, (table,))?.unbind())
+}

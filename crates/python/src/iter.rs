@@ -1,0 +1,410 @@
+//! Streaming iterators (obstore's stream pattern): a background task walks
+//! the pages and hands them over a one-slot channel, taking a slot before it
+//! fetches the next page, so at most two pages are held (the one being
+//! consumed and the one waiting). Each object is both a sync and an async
+//! iterator; dropping it aborts the task.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::convert::TapeBuilder;
+use crate::errors::to_pyerr;
+use crate::runtime::{block_on, runtime};
+use cxone_cdp_core::api::{Client, Query};
+use cxone_cdp_core::error::Result;
+use cxone_cdp_core::page::tape::{Tape, TapePages};
+use cxone_cdp_core::page::PageOf;
+use cxone_cdp_core::paginate::Prefetch;
+
+/// A listing's pages, fetched ahead by the core's one bounded prefetch.
+pub(crate) type Feed<T = PageOf<Tape>> = Prefetch<T>;
+
+/// Starts the background walk of the dict path (pages as tapes), from
+/// `cursor` if given, `capacity` pages ahead (1 for the iterators: at most
+/// two pages held), reported as one listing (metrics, audit record,
+/// completion callback when `query_id` is set) once it ends or fails.
+pub(crate) fn tape_feed(
+    client: Client,
+    query: Query,
+    cursor: Option<String>,
+    capacity: usize,
+    query_id: Option<String>,
+) -> Arc<Feed> {
+    let listing = client.start_listing(&query, query_id);
+    let open = async move {
+        let prepared = client.prepare(query).await?;
+        Ok(client.pages_with(prepared, cursor, Arc::new(TapePages)))
+    };
+    let items = |page: &PageOf<Tape>| page.items;
+    Arc::new(Prefetch::spawn(
+        runtime().handle(),
+        capacity,
+        open,
+        Some(listing),
+        items,
+    ))
+}
+
+/// What an iterator has handed out so far, for its repr (shared with the
+/// futures of `__anext__`, hence atomics).
+#[derive(Default)]
+pub(crate) struct Progress {
+    audience_id: String,
+    pages: AtomicU64,
+    items: AtomicU64,
+    done: AtomicBool,
+}
+
+impl Progress {
+    pub(crate) fn new(audience_id: &str) -> Arc<Progress> {
+        Arc::new(Progress {
+            audience_id: audience_id.to_string(),
+            ..Progress::default()
+        })
+    }
+
+    /// A page (of `items` members) arrived.
+    pub(crate) fn page(&self, items: usize) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(items as u64, Ordering::Relaxed);
+    }
+
+    /// One member was handed out (iterators that count members, not pages).
+    pub(crate) fn item(&self) {
+        self.items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pages_only(&self) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The listing ended (exhausted, failed or closed).
+    pub(crate) fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+
+    /// What the feed handed over, with the listing marked done when it is
+    /// the end (`None`) or an error: `Ok(Some(page))` goes on.
+    pub(crate) fn settle<T>(&self, next: Option<Result<T>>) -> Result<Option<T>> {
+        match next {
+            Some(Ok(page)) => Ok(Some(page)),
+            Some(Err(e)) => {
+                self.finish();
+                Err(e)
+            }
+            None => {
+                self.finish();
+                Ok(None)
+            }
+        }
+    }
+
+    /// `Class(audience_id='...', pages=2, members=2000[, done])`.
+    pub(crate) fn repr(&self, py: Python<'_>, class: &str, items: &str) -> String {
+        let aud = PyString::new(py, &self.audience_id)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        format!(
+            "{class}(audience_id={aud}, pages={}, {items}={}{})",
+            self.pages.load(Ordering::Relaxed),
+            self.items.load(Ordering::Relaxed),
+            if self.done.load(Ordering::Relaxed) {
+                ", done"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// An awaitable that is already done (for `__anext__` served from the buffer).
+#[pyclass(module = "cxone_cdp._native", frozen)]
+pub struct Ready {
+    value: Mutex<Option<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Ready {
+    /// Returns itself: awaiting it yields the value at once.
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    /// Returns itself (the generator protocol behind `await`).
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    /// Finishes at once with the value (`StopIteration(value)`).
+    fn __next__(&self) -> PyResult<Py<PyAny>> {
+        let v = self.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Err(PyStopIteration::new_err((v,)))
+    }
+}
+
+/// Members (dicts) one at a time, `for` or `async for`, from
+/// `Querier.iter_members()`. Pages are fetched in the background at most one
+/// ahead, so memory stays at about two pages; `close()` (or dropping the
+/// iterator) stops the fetch.
+#[pyclass(module = "cxone_cdp._native", name = "MemberIterator", frozen)]
+pub struct MemberIterator {
+    feed: Arc<Feed>,
+    buffer: Arc<Mutex<VecDeque<Py<PyAny>>>>,
+    progress: Arc<Progress>,
+}
+
+impl MemberIterator {
+    pub fn start(client: Client, query: Query) -> MemberIterator {
+        Self::start_with_id(client, query, None)
+    }
+
+    /// A listing reported under `query_id` (completion callback) when it
+    /// is exhausted or fails.
+    pub fn start_with_id(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
+        let progress = Progress::new(&query.audience_id);
+        MemberIterator {
+            feed: tape_feed(client, query, None, 1, query_id),
+            buffer: Arc::new(Mutex::new(VecDeque::new())),
+            progress,
+        }
+    }
+
+    fn pop(buffer: &Mutex<VecDeque<Py<PyAny>>>) -> Option<Py<PyAny>> {
+        buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+    }
+
+    /// Converts a page into the buffer and returns its first member.
+    fn fill(
+        py: Python<'_>,
+        buffer: &Mutex<VecDeque<Py<PyAny>>>,
+        page: PageOf<Tape>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut b = TapeBuilder::new(py, &page.data);
+        let mut items = VecDeque::with_capacity(page.items);
+        while let Some(x) = b.next_item()? {
+            items.push_back(x.unbind());
+        }
+        let first = items.pop_front();
+        let mut buf = buffer.lock().unwrap_or_else(|p| p.into_inner());
+        buf.extend(items);
+        Ok(first)
+    }
+}
+
+#[pymethods]
+impl MemberIterator {
+    /// Returns itself.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Returns itself.
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next member; waits (GIL released) for the next page when needed.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(x) = Self::pop(&self.buffer) {
+            self.progress.item();
+            return Ok(Some(x));
+        }
+        loop {
+            let feed = self.feed.clone();
+            let next = block_on(py, async move { Ok(feed.recv().await) })?;
+            let Some(page) = self.progress.settle(next).map_err(to_pyerr)? else {
+                return Ok(None);
+            };
+            self.progress.pages_only();
+            if let Some(first) = Self::fill(py, &self.buffer, page)? {
+                self.progress.item();
+                return Ok(Some(first));
+            }
+        }
+    }
+
+    /// An awaitable of the next member (`async for`).
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(x) = Self::pop(&self.buffer) {
+            self.progress.item();
+            return Ok(Bound::new(
+                py,
+                Ready {
+                    value: Mutex::new(Some(x)),
+                },
+            )?
+            .into_any());
+        }
+        let feed = self.feed.clone();
+        let buffer = self.buffer.clone();
+        let progress = self.progress.clone();
+        crate::runtime::future_into_py(py, async move {
+            loop {
+                if let Some(x) = Self::pop(&buffer) {
+                    progress.item();
+                    return Ok(x);
+                }
+                let next = progress.settle(feed.clone().recv().await);
+                let Some(page) = next.map_err(to_pyerr)? else {
+                    return Err(PyStopAsyncIteration::new_err(()));
+                };
+                progress.pages_only();
+                let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
+                if let Some(first) = first {
+                    progress.item();
+                    return Ok(first);
+                }
+            }
+        })
+    }
+
+    /// Stops the background fetch (also done when the iterator is dropped).
+    fn close(&self) {
+        self.feed.close();
+        self.progress.finish();
+    }
+
+    /// `MemberIterator(audience_id=..., pages=..., members=...)`: pages
+    /// received and members handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "MemberIterator", "members")
+    }
+}
+
+/// One page of a listing (from `Querier.iter_pages()`): `items` (the
+/// members, dicts), `cursor` (the token that fetched it; `None` for the
+/// first page) and `next_cursor` (`None` on the last page). `len(page)` is
+/// the number of members.
+#[pyclass(module = "cxone_cdp._native", name = "Page", frozen)]
+pub struct Page {
+    /// The members on this page (a list of dicts).
+    #[pyo3(get)]
+    items: Py<pyo3::types::PyList>,
+    /// The cursor this page was fetched with (`None` for the first page).
+    #[pyo3(get)]
+    cursor: Option<String>,
+    /// The cursor of the next page (`None` on the last page).
+    #[pyo3(get)]
+    next_cursor: Option<String>,
+}
+
+impl Page {
+    fn build(py: Python<'_>, page: PageOf<Tape>) -> PyResult<Py<Page>> {
+        let items = TapeBuilder::new(py, &page.data).list()?.unbind();
+        Py::new(
+            py,
+            Page {
+                items,
+                cursor: page.cursor,
+                next_cursor: page.next_cursor,
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl Page {
+    /// The number of members on the page.
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.items.bind(py).len()
+    }
+
+    /// `Page(items=<n members>, cursor=..., next_cursor=...)`.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Page(items=<{} members>, cursor={:?}, next_cursor={:?})",
+            self.items.bind(py).len(),
+            self.cursor,
+            self.next_cursor
+        )
+    }
+}
+
+/// Pages (`Page`), `for` or `async for`, from `Querier.iter_pages()`: for
+/// callers that checkpoint by cursor (resume with `iter_pages(...,
+/// cursor=page.next_cursor)`). One page is fetched ahead in the background.
+#[pyclass(module = "cxone_cdp._native", name = "PageIterator", frozen)]
+pub struct PageIterator {
+    feed: Arc<Feed>,
+    progress: Arc<Progress>,
+}
+
+impl PageIterator {
+    pub fn start(client: Client, query: Query, cursor: Option<String>) -> PageIterator {
+        let progress = Progress::new(&query.audience_id);
+        PageIterator {
+            feed: tape_feed(client, query, cursor, 1, None),
+            progress,
+        }
+    }
+
+    fn step(
+        progress: &Progress,
+        next: Option<Result<PageOf<Tape>>>,
+    ) -> Result<Option<PageOf<Tape>>> {
+        let page = progress.settle(next)?;
+        if let Some(page) = &page {
+            progress.page(page.items);
+        }
+        Ok(page)
+    }
+}
+
+#[pymethods]
+impl PageIterator {
+    /// Returns itself.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Returns itself.
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next page; waits (GIL released) while it is fetched.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<Page>>> {
+        let feed = self.feed.clone();
+        let next = block_on(py, async move { Ok(feed.recv().await) })?;
+        match Self::step(&self.progress, next).map_err(to_pyerr)? {
+            None => Ok(None),
+            Some(page) => Page::build(py, page).map(Some),
+        }
+    }
+
+    /// An awaitable of the next page (`async for`).
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let feed = self.feed.clone();
+        let progress = self.progress.clone();
+        crate::runtime::future_into_py(py, async move {
+            match Self::step(&progress, feed.recv().await).map_err(to_pyerr)? {
+                None => Err(PyStopAsyncIteration::new_err(())),
+                Some(page) => Python::attach(|py| Page::build(py, page)),
+            }
+        })
+    }
+
+    /// Stops the background fetch (also done when the iterator is dropped).
+    fn close(&self) {
+        self.feed.close();
+        self.progress.finish();
+    }
+
+    /// `PageIterator(audience_id=..., pages=..., members=...)`: pages and
+    /// members handed out so far.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.progress.repr(py, "PageIterator", "members")
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<MemberIterator>()?;
+    m.add_class::<PageIterator>()?;
+    m.add_class::<Page>()?;
+    m.add_class::<Ready>()?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The PyO3 binding layer: thin wrappers over the core, registered in the
+//! `cxone_cdp._native` module. Each area registers its own classes.
+use pyo3::prelude::*;
+
+pub mod args;
+pub mod arrow;
+pub mod batches;
+pub mod convert;
+#[cfg(feature = "dict-bench")]
+pub mod dictbench;
+pub mod errors;
+pub mod export;
+pub mod iter;
+pub mod partition;
+pub mod querier;
+pub mod runtime;
+pub mod simulator;
+
+static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
+
+/// Bridges the `log` crate to Python `logging` (once per process): target
+/// `cxone_cdp.audit` becomes the logger `cxone_cdp.audit`, `cxone_cdp::x`
+/// becomes `cxone_cdp.x`. Logger objects are cached but levels are not
+/// (`Caching::Loggers`), so a level changed later in Python (e.g. pytest's
+/// `caplog.at_level`) takes effect at once. Our own targets pass at debug
+/// and above, other crates' (reqwest, hyper...) only at warn, so a hot path
+/// never takes the GIL to ask Python about a debug line. A record logged on
+/// a tokio thread takes the GIL for that call only; no lock of ours is held
+/// while logging, and Python threads never hold the GIL while waiting on
+/// the runtime (`py.detach`), so this cannot deadlock.
+fn init_logging(py: Python<'_>) -> PyResult<()> {
+    if LOG_RESET.get().is_some() {
+        return Ok(());
+    }
+    use log::LevelFilter;
+    let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)?
+        .filter(LevelFilter::Warn)
+        .filter_target("cxone_cdp".to_owned(), LevelFilter::Debug)
+        .filter_target(
+            cxone_cdp_core::audit::AUDIT_TARGET.to_owned(),
+            LevelFilter::Debug,
+        )
+        .filter_target(
+            cxone_cdp_core::webhook::WEBHOOK_TARGET.to_owned(),
+            LevelFilter::Debug,
+        );
+    // Another `log` logger may already be installed (embedding): keep it.
+    if let Ok(handle) = logger.install() {
+        let _ = LOG_RESET.set(handle);
+    }
+    Ok(())
+}
+
+/// Forgets the cached Python logger objects (after replacing loggers in
+/// `logging.Logger.manager`); levels are never cached.
+#[pyfunction]
+fn _reset_log_cache() {
+    if let Some(h) = LOG_RESET.get() {
+        h.reset();
+    }
+}
+
+/// The native core of cxone-cdp (Rust): `Querier`, its iterators, the
+/// embedded `Simulator` and helpers. Import from `cxone_cdp` instead.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    init_logging(m.py())?;
+    m.add_function(wrap_pyfunction!(_reset_log_cache, m)?)?;
+    simulator::register(m)?;
+    querier::register(m)?;
+    arrow::register(m)?;
+    export::register(m)?;
+    runtime::register(m)?;
+    batches::register(m)?;
+    #[cfg(feature = "dict-bench")]
+    dictbench::register(m)?;
+    Ok(())
+}

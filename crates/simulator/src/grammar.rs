@@ -1,0 +1,312 @@
+//! The server's reading of a `filter` parameter, written from
+//! `shared/api-contract.md` ("Filters") and deliberately not shared with the
+//! client's filter code: a grammar bug on one side shows up as a refusal or a
+//! wrong listing on the other, instead of hiding on both.
+//!
+//! After percent-decoding, a parameter is `<attribute><symbol><value>` with
+//! the symbols `=`, `!=`, `>`, `<` and `~`; the attribute runs up to the first
+//! symbol character. The value text is read by the attribute's type: number
+//! as a decimal literal (`250`, `-3`, `12.5`), boolean as `true` / `false`,
+//! date as `YYYY-MM-DD`, string as is. `>` and `<` do not apply to booleans,
+//! `~` applies to strings only. A query has at most [`MAX_FILTERS`] filters
+//! and a total complexity (eq 1, neq/gt/lt 2, contains 5) of at most
+//! [`MAX_COMPLEXITY`].
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+/// At most this many `filter` parameters in one query.
+pub const MAX_FILTERS: usize = 50;
+/// At most this total complexity in one query.
+pub const MAX_COMPLEXITY: u32 = 100;
+/// Longest value text the server takes, in bytes.
+const MAX_VALUE_BYTES: usize = 2048;
+
+/// A comparison, by its wire symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operator {
+    Eq,
+    Neq,
+    Gt,
+    Lt,
+    Contains,
+}
+
+impl Operator {
+    /// The wire symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Operator::Eq => "=",
+            Operator::Neq => "!=",
+            Operator::Gt => ">",
+            Operator::Lt => "<",
+            Operator::Contains => "~",
+        }
+    }
+
+    /// The contract's complexity weight.
+    pub fn weight(self) -> u32 {
+        match self {
+            Operator::Eq => 1,
+            Operator::Contains => 5,
+            Operator::Neq | Operator::Gt | Operator::Lt => 2,
+        }
+    }
+
+    fn applies_to(self, ty: AttrType) -> bool {
+        match self {
+            Operator::Contains => ty == AttrType::String,
+            Operator::Gt | Operator::Lt => ty != AttrType::Boolean,
+            Operator::Eq | Operator::Neq => true,
+        }
+    }
+}
+
+/// An attribute type as the attributes endpoint lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttrType {
+    String,
+    Number,
+    Boolean,
+    Date,
+}
+
+impl AttrType {
+    /// The name on the wire (`"string"`, `"number"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            AttrType::String => "string",
+            AttrType::Number => "number",
+            AttrType::Boolean => "boolean",
+            AttrType::Date => "date",
+        }
+    }
+}
+
+/// Attribute name to type.
+pub type Schema = HashMap<String, AttrType>;
+
+/// A filter value, read by its attribute's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(NaiveDate),
+}
+
+impl Value {
+    /// The canonical text of the value (what identifies a query for cursors).
+    pub fn canonical(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
+/// One condition a member must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub attribute: String,
+    pub op: Operator,
+    pub value: Value,
+}
+
+impl Filter {
+    /// A filter from its parts (for tests and fixtures).
+    pub fn new(attribute: impl Into<String>, op: Operator, value: Value) -> Filter {
+        Filter {
+            attribute: attribute.into(),
+            op,
+            value,
+        }
+    }
+}
+
+/// Why a filter was refused (the message of a 400 `invalid_filter`).
+pub type Refusal = String;
+
+fn shorten(s: &str) -> String {
+    let mut t: String = s.chars().take(60).collect();
+    if t.len() < s.len() {
+        t.push('…');
+    }
+    t
+}
+
+/// Reads one decoded `filter` parameter against the schema.
+pub fn parse(text: &str, schema: &Schema) -> Result<Filter, Refusal> {
+    let at = text
+        .find(['=', '!', '>', '<', '~'])
+        .ok_or_else(|| format!("filter {:?} has no operator", shorten(text)))?;
+    let (attribute, rest) = text.split_at(at);
+    let (op, value) = match rest.as_bytes() {
+        [b'!', b'=', ..] => (Operator::Neq, &rest[2..]),
+        [b'!', ..] => return Err(format!("filter {:?}: '!' without '='", shorten(text))),
+        [b'=', ..] => (Operator::Eq, &rest[1..]),
+        [b'>', ..] => (Operator::Gt, &rest[1..]),
+        [b'<', ..] => (Operator::Lt, &rest[1..]),
+        _ => (Operator::Contains, &rest[1..]),
+    };
+    let attribute = attribute.trim();
+    let ty = *schema
+        .get(attribute)
+        .ok_or_else(|| format!("unknown attribute {:?}", shorten(attribute)))?;
+    if !op.applies_to(ty) {
+        return Err(format!(
+            "operator {} does not apply to {} attribute {attribute:?}",
+            op.symbol(),
+            ty.name()
+        ));
+    }
+    if value.is_empty() {
+        return Err(format!("filter on {attribute:?}: the value is empty"));
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!("filter on {attribute:?}: the value is too long"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "filter on {attribute:?}: the value holds control characters"
+        ));
+    }
+    let value = read_value(value, ty).ok_or_else(|| {
+        format!(
+            "filter on {attribute:?}: {:?} is not a {}",
+            shorten(value),
+            ty.name()
+        )
+    })?;
+    Ok(Filter::new(attribute, op, value))
+}
+
+fn read_value(text: &str, ty: AttrType) -> Option<Value> {
+    match ty {
+        AttrType::String => Some(Value::Str(text.to_string())),
+        AttrType::Boolean => match text {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        AttrType::Date => read_date(text).map(Value::Date),
+        AttrType::Number => {
+            let unsigned = text.strip_prefix('-').unwrap_or(text);
+            let (whole, fraction) = match unsigned.split_once('.') {
+                Some((w, f)) => (w, Some(f)),
+                None => (unsigned, None),
+            };
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(whole) || !fraction.is_none_or(digits) {
+                return None;
+            }
+            match (fraction, text.parse::<i64>()) {
+                (None, Ok(i)) => Some(Value::Int(i)),
+                _ => text.parse::<f64>().ok().map(Value::Float),
+            }
+        }
+    }
+}
+
+/// A strict `YYYY-MM-DD` (ASCII digits, a real calendar day).
+pub fn read_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text[r].parse::<u32>().ok();
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
+/// Total complexity of a query's filters.
+pub fn complexity(filters: &[Filter]) -> u32 {
+    filters.iter().map(|f| f.op.weight()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        [
+            ("city", AttrType::String),
+            ("lifetime_value", AttrType::Number),
+            ("is_vip", AttrType::Boolean),
+            ("last_purchase_date", AttrType::Date),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect()
+    }
+
+    #[test]
+    fn reads_each_symbol_and_type() {
+        let s = schema();
+        let f = parse("city=Rock & Roll", &s).unwrap();
+        assert_eq!(
+            (f.op, f.value),
+            (Operator::Eq, Value::Str("Rock & Roll".into()))
+        );
+        assert_eq!(
+            parse("city!=a+b=c", &s).unwrap().value,
+            Value::Str("a+b=c".into())
+        );
+        assert_eq!(
+            parse("lifetime_value>12.5", &s).unwrap().value,
+            Value::Float(12.5)
+        );
+        assert_eq!(
+            parse("lifetime_value<-3", &s).unwrap().value,
+            Value::Int(-3)
+        );
+        assert_eq!(parse("is_vip=true", &s).unwrap().value, Value::Bool(true));
+        assert_eq!(parse("city~100%", &s).unwrap().op, Operator::Contains);
+        let d = parse("last_purchase_date>2023-02-28", &s).unwrap();
+        assert_eq!(d.value.canonical(), "2023-02-28");
+    }
+
+    #[test]
+    fn refuses_what_the_contract_refuses() {
+        let s = schema();
+        for bad in [
+            "city",
+            "nope=1",
+            "city!x",
+            "is_vip>true",
+            "lifetime_value~1",
+            "lifetime_value=1e3",
+            "lifetime_value=abc",
+            "lifetime_value=.5",
+            "last_purchase_date=2023-02-30",
+            "last_purchase_date=+023-02-01",
+            "is_vip=yes",
+            "city=",
+            "city=a\u{7}b",
+        ] {
+            assert!(parse(bad, &s).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn weights() {
+        let s = schema();
+        let fs: Vec<Filter> = ["city=a", "city!=b", "city~c"]
+            .iter()
+            .map(|t| parse(t, &s).unwrap())
+            .collect();
+        assert_eq!(complexity(&fs), 8);
+    }
+}

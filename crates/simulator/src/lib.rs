@@ -1,0 +1,424 @@
+//! The embedded CDP simulator: a real HTTP/1.1 server on 127.0.0.1 serving the
+//! wire contract (`shared/api-contract.md`) over deterministic members, with
+//! fault switches and introspection for tests.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use cxone_cdp_simulator::{SimConfig, Simulator};
+//! let sim = Simulator::start(SimConfig::default(), 0).await?;
+//! println!("{}", sim.base_url());
+//! # Ok(()) }
+//! ```
+
+mod config;
+pub mod cursor;
+pub mod data;
+pub mod grammar;
+pub mod query;
+pub mod reply;
+mod routes;
+mod state;
+mod stats;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+pub use config::{valid_broken_discovery, SimConfig, BROKEN_DISCOVERY};
+pub use reply::ApiError;
+pub use state::SCOPES;
+pub use stats::{Callback, Stats};
+
+/// The audience with `members` members.
+pub const AUDIENCE_ID: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
+/// The audience with no members.
+pub const EMPTY_AUDIENCE_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// A third audience: about a third of `AUDIENCE_ID`'s members (a fixed,
+/// hash-chosen subset), listed in the same order.
+pub const SUBSET_AUDIENCE_ID: &str = "5b5e7a1d-0c0d-4e5f-8a9b-0123456789ab";
+
+/// A running simulator. Stops on `shutdown()` or drop.
+pub struct Simulator {
+    shared: Arc<state::Shared>,
+    port: u16,
+    handle: tokio::runtime::Handle,
+    /// The runtime, when `start_background` made one.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// The listening socket. Kept here (the server task holds a duplicate) so
+    /// the port stays ours across `restart()`.
+    listener: Mutex<Option<std::net::TcpListener>>,
+    stop: Mutex<Option<watch::Sender<bool>>>,
+    /// Open connections (of any server generation).
+    active: Arc<AtomicUsize>,
+}
+
+fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Counts open connections; a guard per connection task.
+struct Active(Arc<AtomicUsize>);
+
+impl Active {
+    fn enter(n: &Arc<AtomicUsize>) -> Active {
+        n.fetch_add(1, Ordering::SeqCst);
+        Active(n.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<state::Shared>,
+    mut stop: watch::Receiver<bool>,
+    active: Arc<AtomicUsize>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("simulator: cannot listen: {e}");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        log::warn!("simulator: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let mut stop = stop.clone();
+                let guard = Active::enter(&active);
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    let svc = service_fn(move |req| routes::handle(shared.clone(), req));
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        _ = stop.changed() => {}
+                    }
+                    // Stopping: finish the response in flight, close idle
+                    // keep-alive connections (a FIN, not a reset).
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                });
+            }
+        }
+    }
+}
+
+impl Simulator {
+    /// Starts on the current tokio runtime; `port` 0 picks a free port.
+    pub async fn start(cfg: SimConfig, port: u16) -> std::io::Result<Simulator> {
+        Self::start_on(cfg, port, tokio::runtime::Handle::current(), None)
+    }
+
+    /// Starts on a runtime of its own (two worker threads), for sync callers.
+    pub fn start_background(cfg: SimConfig, port: u16) -> std::io::Result<Simulator> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cdp-simulator")
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        Self::start_on(cfg, port, handle, Some(rt))
+    }
+
+    fn start_on(
+        cfg: SimConfig,
+        port: u16,
+        handle: tokio::runtime::Handle,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> std::io::Result<Simulator> {
+        let listener = bind(port)?;
+        let port = listener.local_addr()?.port();
+        let sim = Simulator {
+            shared: Arc::new(state::Shared::new(cfg)),
+            port,
+            handle,
+            runtime: Mutex::new(runtime),
+            listener: Mutex::new(Some(listener)),
+            stop: Mutex::new(None),
+            active: Arc::new(AtomicUsize::new(0)),
+        };
+        sim.run()?;
+        Ok(sim)
+    }
+
+    fn run(&self) -> std::io::Result<()> {
+        let guard = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(l) = guard.as_ref() else {
+            return Err(std::io::Error::other("the simulator was shut down"));
+        };
+        let dup = l.try_clone()?;
+        let (tx, rx) = watch::channel(false);
+        self.handle
+            .spawn(serve(dup, self.shared.clone(), rx, self.active.clone()));
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        Ok(())
+    }
+
+    fn halt(&self) {
+        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(true);
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
+    /// The issuer for discovery (`{issuer}/.well-known/...`): the base URL.
+    pub fn issuer(&self) -> String {
+        self.base_url()
+    }
+
+    /// The CXone-style token endpoint (password grant): `{base}/auth/token`.
+    pub fn auth_token_url(&self) -> String {
+        format!("{}/auth/token", self.base_url())
+    }
+
+    pub fn callback_url(&self) -> String {
+        format!("{}/_sim/callbacks", self.base_url())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The current configuration (fault switches included).
+    pub fn config(&self) -> SimConfig {
+        self.shared.cfg()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    pub fn callbacks(&self) -> Vec<Callback> {
+        self.shared
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn webhooks(&self) -> Vec<serde_json::Value> {
+        self.shared
+            .webhooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Zeroes the counters (fault counters included) and forgets callbacks.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Replaces the fault switches and credentials; the member count stays.
+    pub fn set_faults(&self, cfg: SimConfig) {
+        self.shared.set_cfg(cfg);
+    }
+
+    /// What a complete, correct listing returns for decoded wire filters such
+    /// as `"city=Rock & Roll"`.
+    pub fn expected_members(
+        &self,
+        audience_id: &str,
+        filters: &[&str],
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        let size = self.shared.audience_size(audience_id).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "not_found",
+                format!("audience {audience_id} not found"),
+            )
+        })?;
+        let raw: Vec<String> = filters.iter().map(|s| s.to_string()).collect();
+        let parsed = query::parse_filters(&raw, &self.shared.schema)?;
+        let sel = self.shared.selection(audience_id, size, &parsed);
+        Ok((0..sel.len())
+            .map(|k| data::member_json_in(sel.get(k), self.shared.data))
+            .collect())
+    }
+
+    /// Stops serving and starts again on the same port: open connections are
+    /// closed, state and counters are kept, and cursors stay valid.
+    pub fn restart(&self) {
+        self.halt();
+        // Let the old connections close (bounded: never hang a caller, even
+        // one on a single-threaded runtime that cannot make progress meanwhile).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Err(e) = self.run() {
+            log::error!("simulator: restart failed: {e}");
+        }
+    }
+
+    /// Stops the server and frees the port. Also done on drop.
+    pub fn shutdown(&self) {
+        self.halt();
+        self.listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Blocking is not allowed here; let the workers wind down.
+                rt.shutdown_background();
+            } else {
+                // Waits for the workers, so the port is closed on return.
+                rt.shutdown_timeout(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("base_url", &self.base_url())
+            .field("members", &self.shared.members)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(s: &str) -> String {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
+        let r = c
+            .post(sim.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=sim-client&client_secret=sim-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn get(c: &reqwest::Client, url: &str, tok: &str) -> (u16, serde_json::Value) {
+        let r = c.get(url).bearer_auth(tok).send().await.unwrap();
+        let s = r.status().as_u16();
+        (
+            s,
+            serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn walks_with_short_and_empty_pages_and_survives_restart() {
+        let cfg = SimConfig {
+            members: 1_000,
+            short_pages: true,
+            empty_page_every: Some(3),
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(cfg, 0).await.unwrap();
+        let c = client();
+        let tok = token(&c, &sim).await;
+        let flt = encode("lifetime_value>1000");
+        let base = format!(
+            "{}/api/v2/audiences/{AUDIENCE_ID}/members?limit=40&filter={flt}",
+            sim.base_url()
+        );
+        let mut items = Vec::new();
+        let mut cursors = std::collections::HashSet::new();
+        let mut url = base.clone();
+        let mut saved = None;
+        loop {
+            let (s, doc) = get(&c, &url, &tok).await;
+            assert_eq!(s, 200, "{doc}");
+            items.extend(doc["items"].as_array().unwrap().iter().cloned());
+            let Some(next) = doc["nextPageToken"].as_str() else {
+                break;
+            };
+            assert!(cursors.insert(next.to_string()), "cursor repeated");
+            saved.get_or_insert_with(|| next.to_string());
+            url = format!("{base}&cursor={}", encode(next));
+        }
+        let want = sim
+            .expected_members(AUDIENCE_ID, &["lifetime_value>1000"])
+            .unwrap();
+        assert!(!want.is_empty());
+        assert_eq!(items, want);
+        // Stateless cursors survive a restart.
+        let url = format!("{base}&cursor={}", saved.unwrap());
+        let before = get(&c, &url, &tok).await;
+        sim.restart();
+        // A new connection (a pooled one was closed by the restart).
+        let after = get(&client(), &url, &tok).await;
+        assert_eq!(before, after);
+        assert!(sim.stats().pages_rendered > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_connection_is_a_transport_error() {
+        let cfg = SimConfig {
+            members: 10,
+            drop_every: Some(1),
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(cfg, 0).await.unwrap();
+        let c = client();
+        let tok = token(&c, &sim).await;
+        let url = format!("{}/api/v2/cdp/attributes", sim.base_url());
+        let err = c.get(&url).bearer_auth(&tok).send().await.unwrap_err();
+        assert!(err.status().is_none(), "no HTTP response at all: {err}");
+        assert_eq!(sim.stats().dropped_connections, 1);
+    }
+}
