@@ -13,6 +13,9 @@ turn members page bodies (fetched from the simulator) into dicts.
                  build is timed
 - tree_parse, tape_parse: the off-GIL decode alone (the runtime thread's
                  share per page), for the tree and the tape
+- pythonize:     pythonize (the crate the small conversions use) over the
+                 page parsed to a serde_json Value off the GIL; only the
+                 build is timed
 - jiter_keys:    jiter PythonParse (StringCacheMode::Keys) bytes -> objects,
                  all under the GIL (the whole parse is timed)
 - jiter_all:     the same caching every short string
@@ -69,7 +72,7 @@ def main() -> None:
     a = ap.parse_args()
     with Simulator(members=a.members, port=0) as sim:
         bodies = fetch_bodies(sim, a.limit)
-    modes = ["tree", "tree_dropper", "tape", "jiter_keys", "jiter_all", "orjson"]
+    modes = ["tree", "tree_dropper", "tape", "pythonize", "jiter_keys", "jiter_all", "orjson"]
     modes += ["tree_parse", "tape_parse"]
     best = {m: float("inf") for m in modes}
     for _ in range(a.repeat):

@@ -1,20 +1,23 @@
 """Type stubs for the native module `cxone_cdp._native`."""
 
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Sequence
 from os import PathLike
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeVar, final
 
 from cxone_cdp._frames import ArrowArrayExportable, ArrowStreamExportable
 from cxone_cdp._metrics import Metrics
 
 __version__: str
 
-# --- Querier (issue 4) -------------------------------------------------------
-
 _FilterValue = str | int | float | bool | datetime.date
 _Filter = tuple[str, str, _FilterValue]
 _Member = dict[str, Any]
+_T = TypeVar("_T")
+# What every async twin returns: a coroutine, bound to the loop that awaits it.
+_Call = Coroutine[Any, Any, _T]
+
+# --- listings: pages and iterators ---------------------------------------------
 
 @final
 class Page:
@@ -50,6 +53,8 @@ class Ready:
     def __iter__(self) -> Ready: ...
     def __next__(self) -> Any: ...
 
+# --- the client -----------------------------------------------------------------
+
 @final
 class Querier:
     def __new__(
@@ -83,13 +88,13 @@ class Querier:
     @property
     def client_id(self) -> str: ...
     def attributes(self) -> dict[str, str]: ...
-    def attributes_async(self) -> Awaitable[dict[str, str]]: ...
+    def attributes_async(self) -> _Call[dict[str, str]]: ...
     def refresh_attributes(self) -> dict[str, str]: ...
-    def refresh_attributes_async(self) -> Awaitable[dict[str, str]]: ...
+    def refresh_attributes_async(self) -> _Call[dict[str, str]]: ...
     def count(self, audience_id: str, filters: Sequence[_Filter] | None = None) -> int: ...
     def count_async(
         self, audience_id: str, filters: Sequence[_Filter] | None = None
-    ) -> Awaitable[int]: ...
+    ) -> _Call[int]: ...
     def validate(
         self,
         audience_id: str,
@@ -105,7 +110,7 @@ class Querier:
         limit: int | None = None,
         *,
         require_nonzero: bool = False,
-    ) -> Awaitable[dict[str, Any]]: ...
+    ) -> _Call[dict[str, Any]]: ...
     def members(
         self,
         audience_id: str,
@@ -121,7 +126,7 @@ class Querier:
         limit: int | None = None,
         *,
         query_id: str | None = None,
-    ) -> Awaitable[list[_Member]]: ...
+    ) -> _Call[list[_Member]]: ...
     def iter_members(
         self,
         audience_id: str,
@@ -143,7 +148,7 @@ class Querier:
     ) -> dict[str, Any]: ...
     def register_webhook_async(
         self, name: str, url: str, events: Sequence[str], enabled: bool = True
-    ) -> Awaitable[dict[str, Any]]: ...
+    ) -> _Call[dict[str, Any]]: ...
     def _counters(self) -> dict[str, int]: ...
     @staticmethod
     def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
@@ -180,8 +185,7 @@ class Querier:
         base_url: str | None = None,
         token_url: str | None = None,
         **options: Any,
-    ) -> Awaitable[Querier]: ...
-    # issue 5: metrics and cache
+    ) -> _Call[Querier]: ...
     def metrics(self) -> Metrics: ...
     def metrics_prometheus(self) -> str: ...
     def cache_stats(self) -> dict[str, int | float]: ...
@@ -201,12 +205,11 @@ class Querier:
         *,
         by: str,
         partitions: int = 8,
-    ) -> Awaitable[list[dict[str, Any]]]: ...
+    ) -> _Call[list[dict[str, Any]]]: ...
     @staticmethod
     def _check_local(
         audience_id: str, filters: Sequence[_Filter] | None = None, limit: int | None = None
     ) -> None: ...
-    # --- Arrow path (issue 6) ---
     def iter_batches(
         self,
         audience_id: str,
@@ -224,7 +227,7 @@ class Querier:
         audience_id: str,
         filters: Sequence[_Filter] | None = None,
         limit: int | None = None,
-    ) -> Awaitable[ArrowStreamExportable]: ...
+    ) -> _Call[ArrowStreamExportable]: ...
     def to_pandas(
         self,
         audience_id: str,
@@ -300,7 +303,7 @@ class Simulator:
     def shutdown(self) -> None: ...
     def expected_members_json(self, audience_id: str, filters: list[str] = ...) -> str: ...
 
-# --- Arrow output (issue 6) -------------------------------------------------
+# --- Arrow decoding of raw bodies (tests, benchmarks) ------------------------
 
 def _decode_page_arrow(
     body: bytes, schema: list[tuple[str, str]]
@@ -312,7 +315,7 @@ def _decode_pages_table(
 ) -> ArrowStreamExportable:
     """Decode members page bodies into one table (one batch per page)."""
 
-# --- command line helpers (issue 7) ------------------------------------------
+# --- command line helpers ---------------------------------------------------
 
 def parse_filter_expr(expr: str) -> tuple[str, str, str]: ...
 def typed_filters(querier: Querier, exprs: list[str]) -> list[_Filter]: ...

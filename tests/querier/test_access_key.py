@@ -1,4 +1,4 @@
-"""Issue 9: the CXone access-key grant and API discovery, against the simulator."""
+"""The CXone access-key grant and API discovery, against the simulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5 on the native Querier: response cache, metrics, completion
+"""Observability on the native Querier: response cache, metrics, completion
 callbacks, webhook registration and the audit log, against the simulator."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8 bad-input matrix: every public entry point, fed hostile input,
+"""The bad-input matrix: every public entry point, fed hostile input,
 raises a typed ``cxone_cdp.errors.ValidationError`` and the simulator counts
 ZERO requests (token included)."""
 

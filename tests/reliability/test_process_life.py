@@ -1,4 +1,4 @@
-"""Issue 8 process life: Ctrl-C, os.fork(), threads, asyncio tasks, dropped
+"""Process life: Ctrl-C, os.fork(), threads, asyncio tasks, dropped
 iterators, and Rust panics (which must reach Python as exceptions)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8 fault matrix: a 20,000-member listing under each server fault
+"""The fault matrix: a 20,000-member listing under each server fault
 returns exactly the simulator's member set (same ids, same whole records) or
 raises a typed ``CxoneError`` -- never a partial list without an error.
 

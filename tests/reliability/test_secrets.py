@@ -1,4 +1,4 @@
-"""Issue 8: no client secret and no access token in any repr/str, exception,
+"""No client secret and no access token in any repr/str, exception,
 log record (any level), audit record or webhook callback.
 
 Access tokens issued by the simulator look like ``sim_<32 hex>``; the tests
@@ -118,9 +118,9 @@ def test_exceptions_hold_no_secret_or_token(sim, caplog):
 
 def test_log_records_at_debug_hold_no_secret(sim, caplog):
     """Every record on every logger at DEBUG, through a token revocation, a
-    retry storm and compat failures. (Rust log records reach Python once
-    pyo3-log is wired (issue 5); this test then covers them too: they are
-    ordinary records under the ``cxone_cdp`` logger.)"""
+    retry storm and compat failures. (Rust log records reach Python through
+    pyo3-log, so this covers them too: they are ordinary records under the
+    ``cxone_cdp`` logger.)"""
     caplog.set_level(logging.DEBUG)
     logging.getLogger("cxone_cdp").setLevel(logging.DEBUG)
     sim.set_faults(revoke_after=0.2, unavailable_every=3, rate_limit_every=5)
@@ -163,9 +163,9 @@ def test_audit_records_and_webhook_callbacks_hold_no_secret(sim, tmp_path):
     with pytest.raises(errors.CxoneError):
         q.count("no-such-audience")
     texts = []
-    if audit.exists():  # written once audit is wired (issue 5)
+    if audit.exists():  # written when an audit path is set
         texts.append(audit.read_text())
-    for cb in sim.callbacks():  # sent once webhooks are wired (issue 5)
+    for cb in sim.callbacks():  # sent when a webhook URL is set
         texts.append(repr(cb["headers"]))
         texts.append(cb["body"].decode("utf-8", "replace"))
     assert_clean("\n".join(texts))

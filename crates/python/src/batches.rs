@@ -13,9 +13,11 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 
 use crate::arrow::{batch_to_py, table_to_py};
-use crate::errors::to_pyerr;
+use crate::awaitable::awaitable;
+use crate::bridge::{block_on, Bridge};
+use crate::errors::{CdpError, CdpResult};
 use crate::iter::{Feed, Progress};
-use crate::runtime::{block_on, runtime};
+use crate::runtime::runtime;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::arrow::ArrowLayout;
@@ -59,9 +61,9 @@ pub async fn collect_batches(
 }
 
 /// The table `members_arrow()` returns.
-pub fn members_table(py: Python<'_>, client: Client, query: Query) -> PyResult<Py<PyAny>> {
+pub fn members_table(py: Python<'_>, client: Client, query: Query) -> CdpResult<Py<PyAny>> {
     let (batches, schema) = block_on(py, collect_batches(client, query))?;
-    table_to_py(py, batches, schema)
+    Ok(table_to_py(py, batches, schema)?)
 }
 
 /// The awaitable `members_arrow_async()` returns.
@@ -70,9 +72,9 @@ pub fn members_table_async<'py>(
     client: Client,
     query: Query,
 ) -> PyResult<Bound<'py, PyAny>> {
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let (batches, schema) = collect_batches(client, query).await.map_err(to_pyerr)?;
-        Python::attach(|py| table_to_py(py, batches, schema))
+    awaitable(py, async move {
+        let (batches, schema) = collect_batches(client, query).await?;
+        Ok::<_, CdpError>(Python::attach(|py| table_to_py(py, batches, schema))?)
     })
 }
 
@@ -108,16 +110,17 @@ impl BatchIterator {
     }
 
     /// The next record batch; waits (GIL released) while it is fetched.
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<PyAny>>> {
+        let mut bridge = Bridge::resume(py, &self.progress.clock);
         loop {
             let feed = self.feed.clone();
-            let next = block_on(py, async move { Ok(feed.recv().await) })?;
-            match self.progress.settle(next).map_err(to_pyerr)? {
+            let next = bridge.wait(async move { Ok(feed.recv().await) })?;
+            match self.progress.settle(next)? {
                 None => return Ok(None),
                 Some(page) if page.items == 0 => continue,
                 Some(page) => {
                     self.progress.page(page.items);
-                    return batch_to_py(py, page.data).map(Some);
+                    return Ok(Some(batch_to_py(py, page.data)?));
                 }
             }
         }
@@ -127,17 +130,14 @@ impl BatchIterator {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             loop {
-                match progress
-                    .settle(feed.clone().recv().await)
-                    .map_err(to_pyerr)?
-                {
-                    None => return Err(PyStopAsyncIteration::new_err(())),
+                match progress.settle(feed.recv().await)? {
+                    None => return Err(PyStopAsyncIteration::new_err(()).into()),
                     Some(page) if page.items == 0 => continue,
                     Some(page) => {
                         progress.page(page.items);
-                        return Python::attach(|py| batch_to_py(py, page.data));
+                        return Ok::<_, CdpError>(Python::attach(|py| batch_to_py(py, page.data))?);
                     }
                 }
             }
@@ -167,8 +167,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub fn frame(
     py: Python<'_>,
     func: &str,
-    table: impl FnOnce() -> PyResult<Py<PyAny>>,
-) -> PyResult<Py<PyAny>> {
+    table: impl FnOnce() -> CdpResult<Py<PyAny>>,
+) -> CdpResult<Py<PyAny>> {
     let frames = py.import("cxone_cdp._frames")?;
     frames.call_method1("_check_extra", (func,))?;
     let table = table()?;

@@ -1,4 +1,4 @@
-//! Measuring the dict path (issue 6): how long the Python thread spends to
+//! Measuring the dict path: how long the Python thread spends to
 //! turn members page bodies into lists of dicts, per strategy. Used by
 //! bench/bench_dict.py only (`_dict_bench`, built with the `dict-bench` cargo feature), not the Querier.
 //!
@@ -11,6 +11,9 @@
 //!   the GIL, then dicts built from the tapes (only the build counts).
 //! - `tree_parse` / `tape_parse`: the off-GIL decode alone (what the runtime
 //!   thread spends per page), members counted from the result.
+//! - `pythonize`: pythonize (serde to Python) over the page parsed to a
+//!   `serde_json::Value` off the GIL (only the build counts), the crate the
+//!   small conversions use: why the hot path does not.
 //! - `jiter_keys` / `jiter_all`: jiter's `PythonParse` straight from bytes to
 //!   Python objects, under the GIL (the whole parse counts), caching keys /
 //!   all short strings.
@@ -19,12 +22,12 @@ use std::time::Instant;
 use jiter::{PythonParse, StringCacheMode};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
 
-use crate::convert::{Builder, TapeBuilder};
+use crate::dicts::{StrCache, TapeBuilder};
 use crate::errors::to_pyerr;
-use cxone_cdp_core::page::parse_page;
 use cxone_cdp_core::page::tape::decode_page;
+use cxone_cdp_core::page::{parse_page, Json};
 
 /// `(members, seconds the Python thread spent)` for one strategy over `bodies`.
 #[pyfunction]
@@ -84,6 +87,24 @@ fn dict_bench(
             }
             Ok((n, t0.elapsed().as_secs_f64()))
         }),
+        "pythonize" => {
+            let pages = py
+                .detach(|| {
+                    slices
+                        .iter()
+                        .map(|b| serde_json::from_slice::<serde_json::Value>(b))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let t0 = Instant::now();
+            for page in &pages {
+                let items = pythonize::pythonize(py, &page["items"])?;
+                for m in items.try_iter()? {
+                    out.append(m?)?;
+                }
+            }
+            Ok((out.len(), t0.elapsed().as_secs_f64()))
+        }
         "jiter_keys" | "jiter_all" => {
             let parse = PythonParse {
                 cache_mode: if mode == "jiter_keys" {
@@ -138,6 +159,72 @@ fn drop_later<T: Send + 'static>(value: T) {
         let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
         // Full (or the thread is gone): the value comes back and is dropped here.
         let _ = tx.try_send(value);
+    }
+}
+
+/// The tree strategy: Python objects from a parsed [`Json`] tree, keys
+/// interned (what the dict path did before page tapes).
+pub struct Builder<'py, 'j> {
+    py: Python<'py>,
+    /// Keys seen so far (a handful per page: a linear scan beats hashing).
+    keys: Vec<(&'j str, Bound<'py, PyString>)>,
+    /// Short string values, shared (as on the tape path).
+    values: StrCache<'py, 'j>,
+}
+
+impl<'py, 'j> Builder<'py, 'j> {
+    pub fn new(py: Python<'py>) -> Self {
+        Builder {
+            py,
+            keys: Vec::new(),
+            values: StrCache::new(py),
+        }
+    }
+
+    fn key(&mut self, k: &'j str) -> Bound<'py, PyString> {
+        if let Some((_, s)) = self.keys.iter().find(|(x, _)| *x == k) {
+            return s.clone();
+        }
+        let s = PyString::intern(self.py, k);
+        if self.keys.len() < 64 {
+            self.keys.push((k, s.clone()));
+        }
+        s
+    }
+
+    pub fn value(&mut self, v: &'j Json) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match v {
+            Json::Null => py.None().into_bound(py),
+            Json::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Json::Int(i) => i.into_pyobject(py)?.into_any(),
+            Json::UInt(u) => u.into_pyobject(py)?.into_any(),
+            Json::Float(f) => PyFloat::new(py, *f).into_any(),
+            Json::Str(s) => self.values.get(s).into_any(),
+            Json::Array(a) => {
+                let list = PyList::empty(py);
+                for x in a {
+                    list.append(self.value(x)?)?;
+                }
+                list.into_any()
+            }
+            Json::Object(kv) => {
+                let d = PyDict::new(py);
+                for (k, x) in kv {
+                    let key = self.key(k);
+                    d.set_item(key, self.value(x)?)?;
+                }
+                d.into_any()
+            }
+        })
+    }
+
+    /// Appends converted items to `list`.
+    pub fn extend(&mut self, list: &Bound<'py, PyList>, items: &'j [Json]) -> PyResult<()> {
+        for x in items {
+            list.append(self.value(x)?)?;
+        }
+        Ok(())
     }
 }
 

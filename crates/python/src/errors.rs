@@ -1,11 +1,54 @@
-//! Core errors to the exception classes of `cxone_cdp.errors` (a plain Python
-//! module, imported once; its classes cached).
+//! The one error-to-exception mapping: core errors become the classes of
+//! `cxone_cdp.errors` (a plain Python module, imported once, its classes
+//! cached), carrying status, code, message and correlation id.
+//!
+//! Bindings return [`CdpResult`], so `?` works on core results and on pyo3
+//! results alike (`impl From<Error> for PyErr` itself is not allowed here:
+//! both types are foreign, hence the [`CdpError`] newtype).
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
 use cxone_cdp_core::error::{Error, ErrorKind};
+
+/// A failure on its way to Python: a core error (mapped to its
+/// `cxone_cdp.errors` class when raised) or a Python exception as is.
+#[derive(Debug)]
+pub enum CdpError {
+    Core(Error),
+    Python(PyErr),
+}
+
+/// The result type of every binding.
+pub type CdpResult<T> = std::result::Result<T, CdpError>;
+
+impl From<Error> for CdpError {
+    fn from(e: Error) -> Self {
+        CdpError::Core(e)
+    }
+}
+
+impl From<PyErr> for CdpError {
+    fn from(e: PyErr) -> Self {
+        CdpError::Python(e)
+    }
+}
+
+impl From<pythonize::PythonizeError> for CdpError {
+    fn from(e: pythonize::PythonizeError) -> Self {
+        CdpError::Python(e.into())
+    }
+}
+
+impl From<CdpError> for PyErr {
+    fn from(e: CdpError) -> PyErr {
+        match e {
+            CdpError::Core(e) => to_pyerr(e),
+            CdpError::Python(e) => e,
+        }
+    }
+}
 
 const KINDS: [ErrorKind; 12] = [
     ErrorKind::Validation,

@@ -1,52 +1,39 @@
 //! Python glue for the command line: filter expressions (`city=Rock & Roll`)
 //! parsed and typed by the core, and `export_members`, which runs the core
-//! export loop (`cxone_cdp_core::export`) on this thread with the GIL released,
-//! taking the GIL only to call the progress callback once per page and to
-//! check for Ctrl-C.
+//! export loop (`cxone_cdp_core::export`) on the runtime with the GIL released,
+//! through the one sync bridge (Ctrl-C checked every tick), taking the GIL
+//! only to call the progress callback once per page.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 
-use crate::convert::{filters_from_py, str_arg};
-use crate::errors::to_pyerr;
+use crate::args::{filter_tuple, filters_from_py, str_arg};
+use crate::bridge::{block_on, Bridge};
+use crate::errors::{CdpError, CdpResult};
 use crate::querier::Querier;
-use crate::runtime::{block_on, runtime, SIGNAL_TICK};
 use cxone_cdp_core::api::{check_limit, Query};
-use cxone_cdp_core::error::Result;
+use cxone_cdp_core::error::{Error, Result};
 use cxone_cdp_core::export::{self, ExportRequest, Flow, Format, Progress};
-use cxone_cdp_core::filter::{self, Value};
+use cxone_cdp_core::filter;
 
 /// `parse_filter_expr("city=Rock & Roll") -> ("city", "eq", "Rock & Roll")`:
 /// the decoded wire form with readable operators; `ValidationError` naming
 /// the expression when it is malformed. No request is made.
 #[pyfunction]
-fn parse_filter_expr(expr: &Bound<'_, PyAny>) -> PyResult<(String, &'static str, String)> {
-    let parse = || -> Result<_> {
-        let text = str_arg(expr, "filter expression")?;
-        let w = filter::parse_wire(&text).map_err(|e| {
-            cxone_cdp_core::error::Error::validation(format!("bad filter {text:?}: {}", e.message))
-        })?;
-        Ok((w.attribute, w.op.name(), w.value))
-    };
-    parse().map_err(to_pyerr)
+fn parse_filter_expr(expr: &Bound<'_, PyAny>) -> CdpResult<(String, &'static str, String)> {
+    let text = str_arg(expr, "filter expression")?;
+    let w = wire(&text)?;
+    Ok((w.attribute, w.op.name(), w.value))
 }
 
-fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Str(s) => s.into_pyobject(py)?.into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(x) => x.into_pyobject(py)?.into_any(),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Date(d) => {
-            use chrono::Datelike;
-            py.import("datetime")?
-                .getattr("date")?
-                .call1((d.year(), d.month(), d.day()))?
-        }
-    })
+/// A filter expression in its decoded wire form, or a validation error
+/// naming it.
+fn wire(text: &str) -> Result<filter::WireFilter> {
+    filter::parse_wire(text)
+        .map_err(|e| Error::validation(format!("bad filter {text:?}: {}", e.message)))
 }
 
 /// `typed_filters(querier, exprs) -> [(attribute, operator, value)]`: each
@@ -59,44 +46,19 @@ fn typed_filters<'py>(
     py: Python<'py>,
     querier: &Bound<'py, Querier>,
     exprs: Vec<String>,
-) -> PyResult<Bound<'py, PyList>> {
-    let wires = exprs
-        .iter()
-        .map(|e| {
-            filter::parse_wire(e).map_err(|err| {
-                cxone_cdp_core::error::Error::validation(format!(
-                    "bad filter {e:?}: {}",
-                    err.message
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>>>()
-        .map_err(to_pyerr)?;
+) -> CdpResult<Bound<'py, PyList>> {
+    let wires = exprs.iter().map(|e| wire(e)).collect::<Result<Vec<_>>>()?;
     let out = PyList::empty(py);
     if wires.is_empty() {
         return Ok(out);
     }
-    let client = querier.get().client.clone();
+    let client = querier.get().live_client()?;
     let attrs = block_on(py, async move { client.attributes().await })?;
     for (w, e) in wires.iter().zip(&exprs) {
         let f = w
             .typed(&attrs.schema)
-            .map_err(|err| {
-                cxone_cdp_core::error::Error::validation(format!(
-                    "bad filter {e:?}: {}",
-                    err.message
-                ))
-            })
-            .map_err(to_pyerr)?;
-        let item = PyTuple::new(
-            py,
-            [
-                f.attribute.into_pyobject(py)?.into_any(),
-                f.op.name().into_pyobject(py)?.into_any(),
-                value_to_py(py, &f.value)?,
-            ],
-        )?;
-        out.append(item)?;
+            .map_err(|err| Error::validation(format!("bad filter {e:?}: {}", err.message)))?;
+        out.append(filter_tuple(py, &f)?)?;
     }
     Ok(out)
 }
@@ -123,66 +85,43 @@ fn export_members<'py>(
     checkpoint: Option<PathBuf>,
     resume: bool,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let build = || -> Result<ExportRequest> {
-        let audience_id = str_arg(audience_id, "audience_id")?;
-        let limit = u32::try_from(limit).unwrap_or(0);
-        check_limit(limit)?;
-        let query = Query::new(audience_id, filters_from_py(filters)?, limit);
-        query.check_local()?;
-        if resume && checkpoint.is_none() {
-            return Err(cxone_cdp_core::error::Error::validation(
-                "resume needs a checkpoint file",
-            ));
-        }
-        Ok(ExportRequest {
-            query,
-            format: Format::parse(format)?,
-            output: path.clone(),
-            checkpoint: checkpoint.clone(),
-            resume,
-        })
+) -> CdpResult<Bound<'py, PyDict>> {
+    let audience_id = str_arg(audience_id, "audience_id")?;
+    let limit = u32::try_from(limit).unwrap_or(0);
+    check_limit(limit)?;
+    let query = Query::new(audience_id, filters_from_py(filters)?, limit);
+    query.check_local()?;
+    if resume && checkpoint.is_none() {
+        return Err(Error::validation("resume needs a checkpoint file").into());
+    }
+    let req = ExportRequest {
+        query,
+        format: Format::parse(format)?,
+        output: path.clone(),
+        checkpoint: checkpoint.clone(),
+        resume,
     };
-    let req = build().map_err(to_pyerr)?;
-    let client = querier.get().client.clone();
-    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-    let stop_with = |e: PyErr| {
-        *pending.lock().unwrap() = Some(e);
-        Flow::Stop
-    };
-    let on_page = |p: &Progress| {
-        Python::attach(|py| {
-            if let Some(cb) = &progress {
-                if let Err(e) = cb.call1(
-                    py,
-                    (p.members, p.pages, p.elapsed, p.run_members, p.run_pages),
-                ) {
-                    return stop_with(e);
-                }
-            }
-            match py.check_signals() {
+    let client = querier.get().live_client()?;
+    // An exception from `progress` stops the export and is what it raises.
+    let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let on_page = {
+        let raised = raised.clone();
+        move |p: &Progress| {
+            let Some(cb) = &progress else {
+                return Flow::Continue;
+            };
+            let args = (p.members, p.pages, p.elapsed, p.run_members, p.run_pages);
+            match Python::attach(|py| cb.call1(py, args).map(drop)) {
                 Ok(()) => Flow::Continue,
-                Err(e) => stop_with(e),
-            }
-        })
-    };
-    let result = py.detach(|| {
-        runtime().block_on(async {
-            let mut fut = std::pin::pin!(export::export(&client, req, on_page));
-            loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    _ = tokio::time::sleep(SIGNAL_TICK) => {
-                        if let Err(e) = Python::attach(|py| py.check_signals()) {
-                            *pending.lock().unwrap() = Some(e);
-                            break Err(export::interrupted());
-                        }
-                    }
+                Err(e) => {
+                    *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    Flow::Stop
                 }
             }
-        })
-    });
-    match result {
+        }
+    };
+    let run = async move { export::export(&client, req, on_page).await };
+    match Bridge::new(py).wait(run) {
         Ok(s) => {
             let d = PyDict::new(py);
             d.set_item("members", s.members)?;
@@ -195,13 +134,11 @@ fn export_members<'py>(
         }
         Err(e) => {
             if checkpoint.is_none() {
-                // Stopped mid-await: the loop's own clean-up may not have run.
+                // Stopped mid-await (Ctrl-C): the loop's own clean-up may not have run.
                 let _ = std::fs::remove_file(export::sibling(&path, ".part"));
             }
-            match pending.lock().unwrap().take() {
-                Some(py_err) => Err(py_err),
-                None => Err(to_pyerr(e)),
-            }
+            let from_callback = raised.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(from_callback.map_or(e, CdpError::Python))
         }
     }
 }

@@ -12,9 +12,11 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use crate::convert::TapeBuilder;
-use crate::errors::to_pyerr;
-use crate::runtime::{block_on, runtime};
+use crate::awaitable::awaitable;
+use crate::bridge::{Bridge, SignalClock};
+use crate::dicts::TapeBuilder;
+use crate::errors::{CdpError, CdpResult};
+use crate::runtime::runtime;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::tape::{Tape, TapePages};
@@ -55,6 +57,8 @@ pub(crate) fn tape_feed(
 #[derive(Default)]
 pub(crate) struct Progress {
     audience_id: String,
+    /// Signals are checked across `__next__` calls too (see `crate::bridge`).
+    pub(crate) clock: SignalClock,
     pages: AtomicU64,
     items: AtomicU64,
     done: AtomicBool,
@@ -158,13 +162,9 @@ pub struct MemberIterator {
 }
 
 impl MemberIterator {
-    pub fn start(client: Client, query: Query) -> MemberIterator {
-        Self::start_with_id(client, query, None)
-    }
-
     /// A listing reported under `query_id` (completion callback) when it
     /// is exhausted or fails.
-    pub fn start_with_id(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
+    pub fn start(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
         let progress = Progress::new(&query.audience_id);
         MemberIterator {
             feed: tape_feed(client, query, None, 1, query_id),
@@ -208,15 +208,16 @@ impl MemberIterator {
     }
 
     /// The next member; waits (GIL released) for the next page when needed.
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<PyAny>>> {
         if let Some(x) = Self::pop(&self.buffer) {
             self.progress.item();
             return Ok(Some(x));
         }
+        let mut bridge = Bridge::resume(py, &self.progress.clock);
         loop {
             let feed = self.feed.clone();
-            let next = block_on(py, async move { Ok(feed.recv().await) })?;
-            let Some(page) = self.progress.settle(next).map_err(to_pyerr)? else {
+            let next = bridge.wait(async move { Ok(feed.recv().await) })?;
+            let Some(page) = self.progress.settle(next)? else {
                 return Ok(None);
             };
             self.progress.pages_only();
@@ -242,15 +243,14 @@ impl MemberIterator {
         let feed = self.feed.clone();
         let buffer = self.buffer.clone();
         let progress = self.progress.clone();
-        crate::runtime::future_into_py(py, async move {
+        awaitable(py, async move {
             loop {
                 if let Some(x) = Self::pop(&buffer) {
                     progress.item();
-                    return Ok(x);
+                    return Ok::<_, CdpError>(x);
                 }
-                let next = progress.settle(feed.clone().recv().await);
-                let Some(page) = next.map_err(to_pyerr)? else {
-                    return Err(PyStopAsyncIteration::new_err(()));
+                let Some(page) = progress.settle(feed.recv().await)? else {
+                    return Err(PyStopAsyncIteration::new_err(()).into());
                 };
                 progress.pages_only();
                 let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
@@ -367,12 +367,13 @@ impl PageIterator {
     }
 
     /// The next page; waits (GIL released) while it is fetched.
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<Page>>> {
+    fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<Page>>> {
         let feed = self.feed.clone();
-        let next = block_on(py, async move { Ok(feed.recv().await) })?;
-        match Self::step(&self.progress, next).map_err(to_pyerr)? {
+        let next =
+            Bridge::resume(py, &self.progress.clock).wait(async move { Ok(feed.recv().await) })?;
+        match Self::step(&self.progress, next)? {
             None => Ok(None),
-            Some(page) => Page::build(py, page).map(Some),
+            Some(page) => Ok(Some(Page::build(py, page)?)),
         }
     }
 
@@ -380,10 +381,10 @@ impl PageIterator {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
-        crate::runtime::future_into_py(py, async move {
-            match Self::step(&progress, feed.recv().await).map_err(to_pyerr)? {
-                None => Err(PyStopAsyncIteration::new_err(())),
-                Some(page) => Python::attach(|py| Page::build(py, page)),
+        awaitable(py, async move {
+            match Self::step(&progress, feed.recv().await)? {
+                None => Err(PyStopAsyncIteration::new_err(()).into()),
+                Some(page) => Ok::<_, CdpError>(Python::attach(|py| Page::build(py, page))?),
             }
         })
     }

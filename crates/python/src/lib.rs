@@ -4,10 +4,12 @@ use pyo3::prelude::*;
 
 pub mod args;
 pub mod arrow;
+pub mod awaitable;
 pub mod batches;
-pub mod convert;
+pub mod bridge;
 #[cfg(feature = "dict-bench")]
 pub mod dictbench;
+pub mod dicts;
 pub mod errors;
 pub mod export;
 pub mod iter;
@@ -60,6 +62,25 @@ fn _reset_log_cache() {
     }
 }
 
+/// TEST HOOK (private, not part of the API): panics inside a core task so the
+/// tests can check that a Rust panic reaches Python as a `CxoneError` (code
+/// `"panic"`), never an abort. `mode`: `"sync"` (through the sync bridge) or
+/// `"async"` (returns an awaitable, through the awaitable factory).
+#[pyfunction]
+#[pyo3(signature = (mode="sync"))]
+fn _panic_for_test<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyAny>> {
+    async fn boom() -> cxone_cdp_core::error::Result<u32> {
+        panic!("deliberate test panic")
+    }
+    match mode {
+        "async" => awaitable::awaitable(py, async { Ok::<_, errors::CdpError>(boom().await?) }),
+        _ => {
+            let v = bridge::block_on(py, boom())?;
+            Ok(v.into_pyobject(py)?.into_any())
+        }
+    }
+}
+
 /// The native core of cxone-cdp (Rust): `Querier`, its iterators, the
 /// embedded `Simulator` and helpers. Import from `cxone_cdp` instead.
 #[pymodule]
@@ -72,7 +93,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     querier::register(m)?;
     arrow::register(m)?;
     export::register(m)?;
-    runtime::register(m)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    iter::register(m)?;
     batches::register(m)?;
     #[cfg(feature = "dict-bench")]
     dictbench::register(m)?;

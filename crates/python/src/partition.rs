@@ -1,33 +1,36 @@
-//! Python side of partition planning: argument checks and the plan as a
-//! list of plain dicts (`index`, `audience_id`, `filters` as
+//! Python side of partition planning: the checked arguments, and the plan
+//! as a list of plain dicts (`index`, `audience_id`, `by`, `filters` as
 //! `(attribute, operator, value)` tuples, `expected_count`), ready to be
 //! pickled into Spark input partitions. A plan never holds credentials.
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList};
 
-use crate::convert::{filters_from_py, int_arg, str_arg};
-use cxone_cdp_core::api::check_audience_id;
+use crate::args::{filter_tuple, int_arg, str_arg, AudienceId, Filters};
+use cxone_cdp_core::api::Client;
 use cxone_cdp_core::error::{Error, Result};
-use cxone_cdp_core::filter::{Filter, Value};
-use cxone_cdp_core::partition::{check_request, Plan};
+use cxone_cdp_core::filter::Filter;
+use cxone_cdp_core::partition::{check_request, plan_partitions, Plan};
 
 /// Partitions when the caller names no number.
 const DEFAULT_PARTITIONS: i64 = 8;
 
-static DATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// A checked planning request.
+pub struct PlanArgs {
+    audience_id: String,
+    filters: Vec<Filter>,
+    by: String,
+    partitions: usize,
+}
 
 /// The checked `(audience_id, filters, by, partitions)` arguments.
 pub fn plan_args(
-    audience_id: &Bound<'_, PyAny>,
-    filters: Option<&Bound<'_, PyAny>>,
+    audience_id: AudienceId,
+    filters: Option<Filters>,
     by: &Bound<'_, PyAny>,
     partitions: Option<&Bound<'_, PyAny>>,
-) -> Result<(String, Vec<Filter>, String, usize)> {
-    let audience_id = str_arg(audience_id, "audience_id")?;
-    check_audience_id(&audience_id)?;
-    let filters = filters_from_py(filters)?;
+) -> Result<PlanArgs> {
+    let filters = filters.unwrap_or_default().0;
     let by = str_arg(by, "by")?;
     let n = match partitions {
         Some(p) if !p.is_none() => int_arg(p, "partitions")?,
@@ -36,21 +39,22 @@ pub fn plan_args(
     let n = usize::try_from(n)
         .map_err(|_| Error::validation(format!("partitions must be positive, got {n}")))?;
     check_request(&filters, &by, n)?;
-    Ok((audience_id, filters, by, n))
+    Ok(PlanArgs {
+        audience_id: audience_id.0,
+        filters,
+        by,
+        partitions: n,
+    })
 }
 
-fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    use chrono::Datelike;
-    Ok(match v {
-        Value::Str(s) => s.into_pyobject(py)?.into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(x) => x.into_pyobject(py)?.into_any(),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Date(d) => {
-            DATE.import(py, "datetime", "date")?
-                .call1((d.year(), d.month(), d.day()))?
-        }
-    })
+impl PlanArgs {
+    /// Plans with `client` (count requests only).
+    pub async fn run(self, client: Client) -> Result<PlanOut> {
+        let p = &self;
+        plan_partitions(&client, &p.audience_id, &p.filters, &p.by, p.partitions)
+            .await
+            .map(PlanOut)
+    }
 }
 
 /// A plan as `list[dict]`.
@@ -66,15 +70,7 @@ impl<'py> IntoPyObject<'py> for PlanOut {
         for p in &self.0.partitions {
             let filters = PyList::empty(py);
             for f in &p.filters {
-                let t = PyTuple::new(
-                    py,
-                    [
-                        f.attribute.as_str().into_pyobject(py)?.into_any(),
-                        f.op.name().into_pyobject(py)?.into_any(),
-                        value(py, &f.value)?,
-                    ],
-                )?;
-                filters.append(t)?;
+                filters.append(filter_tuple(py, f)?)?;
             }
             let d = PyDict::new(py);
             d.set_item("index", p.index)?;

@@ -1,16 +1,14 @@
-//! The shared tokio runtime and the two ways Python waits on a core future:
-//! `block_on` (sync methods: GIL released, Ctrl-C checked every 100 ms, the
-//! task cancelled on a signal) and `into_awaitable` (async twins). Both run
-//! the future as its own task, so a panic becomes a Python exception, and
-//! both abort the task when the caller goes away.
+//! The shared tokio runtime, and core futures run as tasks on it ([`spawn`]:
+//! a panic becomes an error, dropping the handle aborts the task). Python
+//! waits on them in exactly two ways: the sync bridge (`crate::bridge`) and
+//! the awaitable factory (`crate::awaitable`).
 //!
 //! Fork safety: a forked child inherits the runtime's memory but none of its
 //! worker threads, so anything spawned on the parent's runtime would never
 //! run (a hang). `runtime()` is therefore keyed by process id: the first use
 //! in a process builds a runtime for that process (in the original process
 //! it is also handed to pyo3-async-runtimes, so there is one runtime, not
-//! two). Python awaitables are made with `future_into_py`, which spawns on
-//! `runtime()` too (pyo3-async-runtimes' own global runtime cannot be replaced
+//! two). Python awaitables spawn on `runtime()` too ([`CdpRuntime`]) (pyo3-async-runtimes' own global runtime cannot be replaced
 //! in a child). Objects that hold connections from the parent (a `Querier`'s
 //! reqwest pool) must not be used in the child: `check_same_process` gives
 //! them the clear error to raise.
@@ -19,19 +17,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use pyo3::prelude::*;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime as GenericRuntime};
 use pyo3_async_runtimes::TaskLocals;
 use tokio::runtime::Runtime;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::errors::to_pyerr;
 use cxone_cdp_core::error::{Error, ErrorKind, Result};
-
-/// How often a blocked sync call wakes to check for signals.
-pub const SIGNAL_TICK: Duration = Duration::from_millis(100);
 
 static RT_PID: AtomicU32 = AtomicU32::new(0);
 static RT_PTR: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
@@ -121,18 +113,15 @@ impl ContextExt for CdpRuntime {
     }
 }
 
-/// `pyo3_async_runtimes::tokio::future_into_py`, on `runtime()` (so it also
-/// works in a forked child).
-pub fn future_into_py<F, T>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    pyo3_async_runtimes::generic::future_into_py::<CdpRuntime, _, T>(py, fut)
-}
-
 /// A task handle that aborts the task when dropped.
 pub struct Task<T>(JoinHandle<T>);
+
+impl<T> Task<T> {
+    /// Asks the task to stop (it ends at its next await).
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+}
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
@@ -172,63 +161,7 @@ pub fn join_error(e: JoinError) -> Error {
     }
 }
 
-fn flatten<T>(r: Result<Result<T>, JoinError>) -> Result<T> {
+/// A finished task's result, a panic or cancellation as an error.
+pub fn flatten<T>(r: Result<Result<T>, JoinError>) -> Result<T> {
     r.map_err(join_error).and_then(|x| x)
-}
-
-/// Runs a core future to completion from a sync Python call: the GIL is
-/// released while waiting; every `SIGNAL_TICK` the GIL is taken to run signal
-/// handlers, and if one raises (Ctrl-C) the task is cancelled and that
-/// exception propagated. Never touches Python's event loop, so it works in a
-/// thread that runs one (Jupyter).
-pub fn block_on<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
-where
-    F: Future<Output = Result<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut task = spawn(fut);
-    loop {
-        let waited = py.detach(|| {
-            runtime().block_on(async { tokio::time::timeout(SIGNAL_TICK, &mut task).await })
-        });
-        match waited {
-            Ok(done) => return flatten(done).map_err(to_pyerr),
-            Err(_elapsed) => py.check_signals()?, // dropping `task` on `?` aborts it
-        }
-    }
-}
-
-/// The awaitable for an async twin: the core future runs as its own task;
-/// cancelling the Python awaitable aborts it.
-pub fn into_awaitable<'py, T, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = Result<T>> + Send + 'static,
-    T: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    let task = spawn(fut);
-    future_into_py(py, async move { flatten(task.await).map_err(to_pyerr) })
-}
-
-/// TEST HOOK (private, not part of the API): panics inside a core task so the
-/// tests can check that a Rust panic reaches Python as a `CxoneError` (code
-/// `"panic"`), never an abort. `mode`: `"sync"` (through `block_on`) or
-/// `"async"` (returns an awaitable, through `into_awaitable`).
-#[pyfunction]
-#[pyo3(signature = (mode="sync"))]
-pub fn _panic_for_test<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyAny>> {
-    async fn boom() -> Result<u32> {
-        panic!("deliberate test panic")
-    }
-    match mode {
-        "async" => into_awaitable(py, boom()),
-        _ => {
-            let v = block_on(py, boom())?;
-            Ok(v.into_pyobject(py)?.into_any())
-        }
-    }
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(pyo3::wrap_pyfunction!(_panic_for_test, m)?)?;
-    Ok(())
 }

@@ -1,0 +1,196 @@
+//! The `Querier`'s listings: `members()` and `members_async()` (the whole
+//! listing as one list of dicts), the streaming iterators, and the Arrow
+//! forms. Pages come from the core's one bounded prefetch (fetched and
+//! decoded ahead while this side turns the previous page into objects).
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::Querier;
+use crate::args::{query, str_arg, AudienceId, Filters, Limit};
+use crate::awaitable::awaitable;
+use crate::batches::{members_table, members_table_async, BatchIterator};
+use crate::bridge::Bridge;
+use crate::dicts::{GcPause, TapeBuilder};
+use crate::errors::{CdpError, CdpResult};
+use crate::iter::{tape_feed, Feed, MemberIterator, PageIterator};
+use cxone_cdp_core::error::Error;
+
+/// Pages `members()` lets the background walk run ahead of the conversion:
+/// while Python turns page k into dicts, pages k+1 and k+2 are fetched and
+/// decoded (a slot is taken before each fetch, so never more).
+const MEMBERS_PREFETCH: usize = 2;
+
+#[pymethods]
+impl Querier {
+    /// Every member matching the filters, as a list of dicts.
+    #[pyo3(signature = (audience_id, filters=None, limit=None, *, query_id=None))]
+    fn members(
+        &self,
+        py: Python<'_>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+        query_id: Option<String>,
+    ) -> CdpResult<Py<PyList>> {
+        let q = query(audience_id, filters, limit)?;
+        let feed = tape_feed(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
+        members(py, feed)
+    }
+
+    /// `await q.members_async(...)`: like `members()`, without blocking the loop.
+    #[pyo3(signature = (audience_id, filters=None, limit=None, *, query_id=None))]
+    fn members_async<'py>(
+        &self,
+        py: Python<'py>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+        query_id: Option<String>,
+    ) -> CdpResult<Bound<'py, PyAny>> {
+        let q = query(audience_id, filters, limit)?;
+        let feed = tape_feed(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
+        Ok(members_async(py, feed)?)
+    }
+
+    /// Members one at a time (`for` or `async for`), fetched page by page in
+    /// the background.
+    #[pyo3(signature = (audience_id, filters=None, limit=None, *, query_id=None))]
+    fn iter_members(
+        &self,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+        query_id: Option<String>,
+    ) -> CdpResult<MemberIterator> {
+        let q = query(audience_id, filters, limit)?;
+        Ok(MemberIterator::start(self.live_client()?, q, query_id))
+    }
+
+    /// Pages (`Page(items, cursor, next_cursor)`), from `cursor` if given.
+    #[pyo3(signature = (audience_id, filters=None, limit=None, *, cursor=None))]
+    fn iter_pages(
+        &self,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+        cursor: Option<&Bound<'_, PyAny>>,
+    ) -> CdpResult<PageIterator> {
+        let q = query(audience_id, filters, limit)?;
+        let cursor = match cursor.filter(|c| !c.is_none()) {
+            Some(c) => {
+                let c = str_arg(c, "cursor")?;
+                if c.is_empty() || c.chars().any(char::is_control) {
+                    return Err(Error::validation("cursor must be a non-empty token").into());
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(PageIterator::start(self.live_client()?, q, cursor))
+    }
+
+    /// Record batches, one per page (`for` or `async for`), fetched and
+    /// decoded in the background at most two pages ahead.
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn iter_batches(
+        &self,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+    ) -> CdpResult<BatchIterator> {
+        let q = query(audience_id, filters, limit)?;
+        Ok(BatchIterator::start(self.live_client()?, q))
+    }
+
+    /// Every member as one Arrow table (`__arrow_c_stream__`).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn members_arrow(
+        &self,
+        py: Python<'_>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+    ) -> CdpResult<Py<PyAny>> {
+        let q = query(audience_id, filters, limit)?;
+        members_table(py, self.live_client()?, q)
+    }
+
+    /// `await q.members_arrow_async(...)`: like `members_arrow()`.
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn members_arrow_async<'py>(
+        &self,
+        py: Python<'py>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+    ) -> CdpResult<Bound<'py, PyAny>> {
+        let q = query(audience_id, filters, limit)?;
+        Ok(members_table_async(py, self.live_client()?, q)?)
+    }
+
+    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn to_pandas(
+        &self,
+        py: Python<'_>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+    ) -> CdpResult<Py<PyAny>> {
+        crate::batches::frame(py, "to_pandas", || {
+            self.members_arrow(py, audience_id, filters, limit)
+        })
+    }
+
+    /// `members_arrow(...)` as a polars DataFrame (needs polars).
+    #[pyo3(signature = (audience_id, filters=None, limit=None))]
+    fn to_polars(
+        &self,
+        py: Python<'_>,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+    ) -> CdpResult<Py<PyAny>> {
+        crate::batches::frame(py, "to_polars", || {
+            self.members_arrow(py, audience_id, filters, limit)
+        })
+    }
+}
+
+/// The listing on this thread: waits through one [`Bridge`] (so Ctrl-C is
+/// checked every tick of the whole call), converts each page as it comes.
+fn members(py: Python<'_>, feed: Arc<Feed>) -> CdpResult<Py<PyList>> {
+    let mut bridge = Bridge::new(py);
+    let list = PyList::empty(py);
+    loop {
+        let f = feed.clone();
+        match bridge.wait(async move { Ok(f.recv().await) })? {
+            None => return Ok(list.unbind()),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(page)) => {
+                let _pause = GcPause::new(py);
+                TapeBuilder::new(py, &page.data).extend(&list)?;
+            }
+        }
+    }
+}
+
+/// The listing as an awaitable.
+fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> {
+    let list: Py<PyList> = PyList::empty(py).unbind();
+    awaitable(py, async move {
+        loop {
+            match feed.recv().await {
+                None => return Ok(list),
+                Some(Err(e)) => return Err(CdpError::from(e)),
+                Some(Ok(page)) => Python::attach(|py| {
+                    let _pause = GcPause::new(py);
+                    TapeBuilder::new(py, &page.data).extend(list.bind(py))
+                })?,
+            }
+        }
+    })
+}
