@@ -1,6 +1,7 @@
 //! The embedded CDP simulator: a real HTTP/1.1 server on 127.0.0.1 serving the
 //! wire contract (`shared/api-contract.md`) over deterministic members, with
-//! fault switches and introspection for tests.
+//! fault switches and introspection for tests. With `SimConfig { tls: true, .. }`
+//! it serves HTTPS under a throwaway CA whose PEM file is [`Simulator::ca_path`].
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -20,7 +21,9 @@ mod routes;
 mod server;
 mod state;
 mod stats;
+mod tls;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,6 +56,8 @@ pub struct Simulator {
     stop: Mutex<Option<watch::Sender<bool>>>,
     /// Open connections (of any server generation).
     active: Arc<AtomicUsize>,
+    /// The certificate and CA of an HTTPS simulator.
+    tls: Option<tls::Tls>,
 }
 
 impl Simulator {
@@ -80,6 +85,11 @@ impl Simulator {
     ) -> std::io::Result<Simulator> {
         let listener = server::bind(port)?;
         let port = listener.local_addr()?.port();
+        let tls = if cfg.tls {
+            Some(tls::Tls::generate()?)
+        } else {
+            None
+        };
         let sim = Simulator {
             shared: Arc::new(state::Shared::new(cfg)),
             port,
@@ -88,6 +98,7 @@ impl Simulator {
             listener: Mutex::new(Some(listener)),
             stop: Mutex::new(None),
             active: Arc::new(AtomicUsize::new(0)),
+            tls,
         };
         sim.run()?;
         Ok(sim)
@@ -105,6 +116,7 @@ impl Simulator {
             self.shared.clone(),
             rx,
             self.active.clone(),
+            self.tls.as_ref().map(tls::Tls::acceptor),
         ));
         *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         Ok(())
@@ -116,8 +128,22 @@ impl Simulator {
         }
     }
 
+    /// `http://127.0.0.1:{port}`, or `https://...` for an HTTPS simulator.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// HTTPS only: the path of the throwaway CA's certificate (PEM), for a
+    /// client's trust store. The file exists while the simulator runs and is
+    /// removed by `shutdown()` (or drop). `None` for a plain-HTTP simulator.
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.tls.as_ref().map(tls::Tls::ca_path)
+    }
+
+    /// HTTPS only: the throwaway CA's certificate as PEM text.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(tls::Tls::ca_pem)
     }
 
     pub fn token_url(&self) -> String {
@@ -214,9 +240,13 @@ impl Simulator {
         }
     }
 
-    /// Stops the server and frees the port. Also done on drop.
+    /// Stops the server, frees the port and removes the CA file. Also done
+    /// on drop.
     pub fn shutdown(&self) {
         self.halt();
+        if let Some(t) = &self.tls {
+            t.remove_ca_file();
+        }
         self.listener
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -249,6 +279,7 @@ impl std::fmt::Debug for Simulator {
         f.debug_struct("Simulator")
             .field("base_url", &self.base_url())
             .field("members", &self.shared.members)
+            .field("ca_path", &self.ca_path())
             .finish()
     }
 }

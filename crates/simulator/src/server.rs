@@ -1,6 +1,6 @@
 //! The listener: the accept loop, one task per connection serving HTTP/1.1
-//! with keep-alive, the open-connection count `restart()` waits on, and the
-//! graceful stop.
+//! with keep-alive (over a TLS session first, for an HTTPS simulator), the
+//! open-connection count `restart()` waits on, and the graceful stop.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,11 +11,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::routes;
 use crate::state::Shared;
 
+/// A TLS handshake that has not finished by then fails (and is counted).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stop waits for the response in flight on a connection.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,6 +53,7 @@ pub async fn serve(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     active: Arc<AtomicUsize>,
+    tls: Option<TlsAcceptor>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -71,13 +76,45 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                shared.stats().connections += 1;
                 let guard = Active::enter(&active);
-                let (shared, stop) = (shared.clone(), stop.clone());
+                let (shared, stop, tls) = (shared.clone(), stop.clone(), tls.clone());
                 tokio::spawn(async move {
                     let _guard = guard;
-                    serve_http(stream, shared, stop).await
+                    match tls {
+                        None => serve_http(stream, shared, stop).await,
+                        Some(acceptor) => serve_https(acceptor, stream, shared, stop).await,
+                    }
                 });
             }
+        }
+    }
+}
+
+/// The TLS handshake (counted either way), then HTTP over the session.
+async fn serve_https(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    let outcome = tokio::select! {
+        r = handshake => r,
+        _ = stop.changed() => return,
+    };
+    match outcome {
+        Ok(Ok(session)) => {
+            shared.stats().tls_handshakes += 1;
+            serve_http(session, shared, stop).await;
+        }
+        Ok(Err(e)) => {
+            log::debug!("simulator: TLS handshake failed: {e}");
+            shared.stats().tls_handshake_failures += 1;
+        }
+        Err(_) => {
+            log::debug!("simulator: TLS handshake timed out");
+            shared.stats().tls_handshake_failures += 1;
         }
     }
 }

@@ -16,6 +16,7 @@ async fn walks_with_short_and_empty_pages_and_survives_restart() {
     };
     let sim = Simulator::start(cfg, 0).await.unwrap();
     assert!(sim.base_url().starts_with("http://127.0.0.1:"));
+    assert!(sim.ca_path().is_none() && sim.ca_pem().is_none());
     let c = client();
     let tok = token(&c, &sim).await;
     let w = walk(&c, &sim, &tok, AUDIENCE_ID, "lifetime_value>1000", 40).await;
@@ -35,7 +36,10 @@ async fn walks_with_short_and_empty_pages_and_survives_restart() {
     // A new connection (a pooled one was closed by the restart).
     let after = get(&client(), &url, &tok).await;
     assert_eq!(before, after);
-    assert!(sim.stats().pages_rendered > 0);
+    let s = sim.stats();
+    assert!(s.pages_rendered > 0);
+    assert!(s.connections >= 2, "one before the restart, one after");
+    assert_eq!((s.tls_handshakes, s.tls_handshake_failures), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

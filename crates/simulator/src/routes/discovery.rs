@@ -40,7 +40,7 @@ pub fn well_known(shared: &Shared, doc: &str, req: Request<Incoming>) -> Respons
         return ApiError::new(405, "method_not_allowed", "discovery documents take GET")
             .into_response();
     }
-    let issuer = issuer_of(req.headers());
+    let issuer = issuer_of(shared, req.headers());
     let fault = discovery_fault(&cfg, short);
     match fault {
         Some("404") => {

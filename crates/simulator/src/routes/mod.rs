@@ -72,13 +72,14 @@ fn content_type(h: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// `http://<Host>`: the simulator's own address as the client reached it
+/// `http(s)://<Host>`: the simulator's own address as the client reached it
 /// (the issuer of discovery documents and id_tokens).
-fn issuer_of(h: &HeaderMap) -> String {
+fn issuer_of(shared: &Shared, h: &HeaderMap) -> String {
     let host = h
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && !v.contains(['/', ' ']))
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    let scheme = if shared.tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }

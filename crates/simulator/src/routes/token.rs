@@ -24,7 +24,7 @@ pub async fn token(shared: &Shared, req: Request<Incoming>, path: &str) -> Respo
         s.token_requests += 1;
         *s.token_by_path.entry(path.to_string()).or_default() += 1;
     }
-    let cxone = (path == "/auth/token").then(|| issuer_of(req.headers()));
+    let cxone = (path == "/auth/token").then(|| issuer_of(shared, req.headers()));
     let r = token_inner(shared, &cfg, req, cxone).await;
     shared.stats().token(r.status().as_u16());
     r

@@ -1,5 +1,6 @@
-//! Helpers shared by the simulator's integration tests: a reqwest client,
-//! the token, and a full cursor walk of a members listing.
+//! Helpers shared by the simulator's integration tests: a reqwest client
+//! (plain, or trusting a simulator's throwaway CA), the token, and a full
+//! cursor walk of a members listing.
 
 #![allow(dead_code)] // each test binary uses its own share of these
 
@@ -15,10 +16,22 @@ fn provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A default reqwest client.
+/// A default reqwest client: system trust roots only.
 pub fn client() -> reqwest::Client {
     provider();
     reqwest::Client::new()
+}
+
+/// A reqwest client that also trusts the simulator's CA, read from its PEM file.
+pub fn client_trusting(sim: &Simulator) -> reqwest::Client {
+    provider();
+    let path = sim.ca_path().expect("an HTTPS simulator");
+    let pem = std::fs::read(path).expect("the CA file exists while the simulator runs");
+    let ca = reqwest::Certificate::from_pem(&pem).expect("the CA file is PEM");
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("client with the simulator's CA")
 }
 
 pub async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
