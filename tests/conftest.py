@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +30,8 @@ class Reply:
 @dataclass
 class SimHttp:
     """A plain-HTTP client for the simulator (urllib only): nothing is encoded
-    for the caller, so tests control exactly what goes on the wire."""
+    for the caller, so tests control exactly what goes on the wire. For a
+    ``Simulator(tls=True)`` it trusts the simulator's CA (``sim.ca_path``)."""
 
     sim: Simulator
     _tokens: dict[str, str] = field(default_factory=dict)
@@ -49,8 +51,10 @@ class SimHttp:
             req.add_header(k, v)
         if token:
             req.add_header("Authorization", f"Bearer {token}")
+        ca = getattr(self.sim, "ca_path", None)
+        ctx = ssl.create_default_context(cafile=ca) if ca else None
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
                 return Reply(
                     resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
                 )

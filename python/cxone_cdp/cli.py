@@ -115,6 +115,11 @@ def _add_simulate(sub: Any) -> None:
     )
     p.add_argument("--client-id", type=_credential("--client-id"), default="sim-client")
     p.add_argument("--client-secret", type=_credential("--client-secret"), default="sim-secret")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS under a throwaway CA (its PEM file is printed; removed on exit)",
+    )
     faults = p.add_argument_group("fault switches")
     for name, typ, help_text in _FAULT_FLAGS:
         faults.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_text)
@@ -146,6 +151,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         port=args.port,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        tls=args.tls,
         **faults,
     )
     try:
@@ -158,6 +164,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"CDP simulator serving {args.members:,} members at {sim.base_url}")
             print(f"  token URL      {sim.token_url}")
             print(f"  client id      {sim.client_id}")
+            if sim.ca_path is not None:
+                print(f"  CA (PEM)       {sim.ca_path}")
             print(f"  audience       {AUDIENCE_ID}")
             print(f"  empty audience {EMPTY_AUDIENCE_ID}")
             print(f"  callbacks      {sim.callback_url}   stats: {sim.base_url}/_sim/stats")

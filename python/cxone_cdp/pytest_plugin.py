@@ -3,8 +3,9 @@
 ``cdp_simulator`` is a running :class:`cxone_cdp.testing.Simulator` with the
 default 10,000 members and no faults, started for the test and stopped after
 it. ``cdp_simulator_factory`` makes simulators with other settings
-(``cdp_simulator_factory(members=500, rate_limit_every=3)``), all stopped
-when the test ends.
+(``cdp_simulator_factory(members=500, rate_limit_every=3)``, or
+``cdp_simulator_factory(tls=True)`` for HTTPS under a throwaway CA whose PEM
+file is ``sim.ca_path``), all stopped when the test ends.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def cdp_simulator_factory() -> Iterator[Callable[..., Simulator]]:
     started: list[Simulator] = []
 
     def make(**options: Any) -> Simulator:
+        """A started simulator; keyword arguments as for ``Simulator``
+        (``members``, ``tls``, credentials, fault switches)."""
         sim = Simulator(**options).start()
         started.append(sim)
         return sim

@@ -9,6 +9,14 @@ The server runs on 127.0.0.1 (a free port unless ``port`` is given) on a Rust
 runtime thread, so it keeps serving while Python code blocks. Fault switches
 are keyword arguments named like the fields of the Rust ``SimConfig``;
 durations are float seconds, ``*_every`` switches take a positive int.
+
+``Simulator(tls=True)`` serves HTTPS instead: a throwaway CA made at start
+signs a certificate for ``127.0.0.1`` and ``localhost``, the URLs are
+``https://127.0.0.1:{port}``, and :attr:`Simulator.ca_path` is the CA's PEM
+file for the client's trust store (it exists while the simulator runs).
+``stats()`` counts ``connections``, ``tls_handshakes`` and
+``tls_handshake_failures`` (a client that refuses the certificate and does not
+retry leaves exactly one failure).
 """
 
 from __future__ import annotations
@@ -113,6 +121,7 @@ class Simulator:
         access_key_secret: str = "sim-key-secret",
         tenant_id: str = "11111111-2222-4333-8444-555555555555",
         area: str = "sim1",
+        tls: bool = False,
         **faults: Any,
     ) -> None:
         unknown = set(faults) - set(FAULTS)
@@ -129,6 +138,7 @@ class Simulator:
         )
         self._members = members
         self._port = port
+        self._tls = bool(tls)
         self._native: _native.Simulator | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -137,7 +147,7 @@ class Simulator:
         """Start serving (no-op if running); returns ``self``."""
         if self._native is None:
             self._native = _native.Simulator(
-                members=self._members, port=self._port, **self._options
+                members=self._members, port=self._port, tls=self._tls, **self._options
             )
         return self
 
@@ -165,8 +175,22 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        """The API base URL, ``http://127.0.0.1:{port}``."""
+        """The API base URL, ``http://127.0.0.1:{port}`` (``https://`` with ``tls=True``)."""
         return self._sim.base_url
+
+    @property
+    def tls(self) -> bool:
+        """Whether the simulator serves HTTPS (``Simulator(tls=True)``)."""
+        return self._tls
+
+    @property
+    def ca_path(self) -> str | None:
+        """With ``tls=True``: the path of the throwaway CA's certificate (PEM)
+        that signed the server's certificate, for the client's trust store
+        (``ca_bundle``, ``SSL_CERT_FILE``, ``ssl.create_default_context(cafile=...)``).
+        The file exists while the simulator runs and is removed by :meth:`stop`;
+        each start makes a new CA. ``None`` without TLS."""
+        return self._sim.ca_path
 
     @property
     def token_url(self) -> str:
@@ -278,6 +302,6 @@ class Simulator:
         return result
 
     def __repr__(self) -> str:
-        """``<cxone_cdp.testing.Simulator http://127.0.0.1:port members=n>`` (no secret)."""
+        """``<cxone_cdp.testing.Simulator http(s)://127.0.0.1:port members=n>`` (no secret)."""
         state = self._native.base_url if self._native is not None else "stopped"
         return f"<cxone_cdp.testing.Simulator {state} members={self._members}>"

@@ -224,6 +224,13 @@ def test_count_takes_only_filters(http: SimHttp) -> None:
         "last_purchase_date=2024-13-01",
         "last_purchase_date~2024",
         "city!x",
+        # The attribute is the text before the symbol, exactly (no trimming).
+        " city=Paris",
+        "city =Paris",
+        # Decimal literals only: no '+', no exponent, nothing beyond the f64 range.
+        "lifetime_value=+5",
+        "lifetime_value>1e3",
+        "lifetime_value>1" + "0" * 400,
     ],
 )
 def test_invalid_filter(http: SimHttp, flt: str) -> None:

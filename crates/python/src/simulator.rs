@@ -106,7 +106,7 @@ fn apply(cfg: &mut SimConfig, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()
             "missing_attribute_every" => cfg.missing_attribute_every = every(n, &v)?,
             _ => {
                 return Err(PyTypeError::new_err(format!(
-                    "unknown simulator option {n:?} (known: members, port, {})",
+                    "unknown simulator option {n:?} (known: members, port, tls, {})",
                     FIELDS.join(", ")
                 )))
             }
@@ -115,7 +115,8 @@ fn apply(cfg: &mut SimConfig, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()
     Ok(())
 }
 
-/// The embedded CDP simulator, serving on 127.0.0.1 from a background thread.
+/// The embedded CDP simulator, serving on 127.0.0.1 from a background thread
+/// (HTTPS under a throwaway CA with `tls=True`).
 #[pyclass(name = "Simulator", module = "cxone_cdp._native", frozen)]
 pub struct PySimulator {
     inner: Simulator,
@@ -124,15 +125,17 @@ pub struct PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (*, members = 10_000, port = 0, **faults))]
+    #[pyo3(signature = (*, members = 10_000, port = 0, tls = false, **faults))]
     fn new(
         py: Python<'_>,
         members: usize,
         port: u16,
+        tls: bool,
         faults: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let mut cfg = SimConfig {
             members,
+            tls,
             ..SimConfig::default()
         };
         if members > u32::MAX as usize {
@@ -145,10 +148,19 @@ impl PySimulator {
         Ok(PySimulator { inner })
     }
 
-    /// The API base URL, `http://127.0.0.1:{port}`.
+    /// The API base URL, `http://127.0.0.1:{port}` (`https://` with `tls`).
     #[getter]
     fn base_url(&self) -> String {
         self.inner.base_url()
+    }
+
+    /// With `tls`: the path of the throwaway CA's PEM file (removed on
+    /// shutdown); otherwise None.
+    #[getter]
+    fn ca_path(&self) -> Option<String> {
+        self.inner
+            .ca_path()
+            .map(|p| p.to_string_lossy().into_owned())
     }
 
     /// The OAuth token endpoint (client credentials), `{base}/oauth/token`.
@@ -310,7 +322,7 @@ impl PySimulator {
         Ok(serde_json::to_string(&members).unwrap_or_default())
     }
 
-    /// `<Simulator http://127.0.0.1:port members=n>`.
+    /// `<Simulator http(s)://127.0.0.1:port members=n>`.
     fn __repr__(&self) -> String {
         format!(
             "<Simulator {} members={}>",

@@ -1,4 +1,4 @@
-//! The simulator's configuration: data size, credentials and fault switches.
+//! The simulator's configuration: data size, credentials, HTTPS and fault switches.
 
 use std::time::Duration;
 
@@ -52,6 +52,11 @@ pub struct SimConfig {
     /// Data, fixed at start: every n-th member (1-based) has no
     /// `lifetime_value` (absent from its attributes; it matches no filter on it).
     pub missing_attribute_every: Option<u64>,
+    /// Serve HTTPS (fixed at start): a throwaway CA made at start signs a
+    /// certificate for `127.0.0.1` and `localhost`; the URLs become
+    /// `https://127.0.0.1:<port>` and `Simulator::ca_path` names the CA's PEM
+    /// file (removed on shutdown) for the client's trust store.
+    pub tls: bool,
 }
 
 /// The values `broken_discovery` accepts (each also with an `openid:` or
@@ -92,6 +97,7 @@ impl Default for SimConfig {
             area: "sim1".into(),
             broken_discovery: None,
             missing_attribute_every: None,
+            tls: false,
         }
     }
 }

@@ -5,8 +5,10 @@
 //!
 //! After percent-decoding, a parameter is `<attribute><symbol><value>` with
 //! the symbols `=`, `!=`, `>`, `<` and `~`; the attribute runs up to the first
-//! symbol character. The value text is read by the attribute's type: number
-//! as a decimal literal (`250`, `-3`, `12.5`), boolean as `true` / `false`,
+//! symbol character and must name a schema attribute exactly (no trimming).
+//! The value text is read by the attribute's type: number as a decimal
+//! literal (`250`, `-3`, `12.5`; no `+`, exponent, `inf` or out-of-range
+//! magnitude), boolean as `true` / `false`,
 //! date as `YYYY-MM-DD`, string as is. `>` and `<` do not apply to booleans,
 //! `~` applies to strings only. A query has at most [`MAX_FILTERS`] filters
 //! and a total complexity (eq 1, neq/gt/lt 2, contains 5) of at most
@@ -154,7 +156,9 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Filter, Refusal> {
         [b'<', ..] => (Operator::Lt, &rest[1..]),
         _ => (Operator::Contains, &rest[1..]),
     };
-    let attribute = attribute.trim();
+    // The name is exactly the text before the symbol: the attributes
+    // endpoint names attributes exactly, and a client that sends `city =x`
+    // has a bug that trimming here would hide.
     let ty = *schema
         .get(attribute)
         .ok_or_else(|| format!("unknown attribute {:?}", shorten(attribute)))?;
@@ -207,7 +211,12 @@ fn read_value(text: &str, ty: AttrType) -> Option<Value> {
             }
             match (fraction, text.parse::<i64>()) {
                 (None, Ok(i)) => Some(Value::Int(i)),
-                _ => text.parse::<f64>().ok().map(Value::Float),
+                // A literal beyond the f64 range is not a number we can compare.
+                _ => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(Value::Float),
             }
         }
     }
@@ -295,9 +304,34 @@ mod tests {
             "is_vip=yes",
             "city=",
             "city=a\u{7}b",
+            // Not decimal literals: a sign other than '-', an exponent,
+            // beyond the f64 range.
+            "lifetime_value=+5",
+            "lifetime_value>1e400",
+            "lifetime_value<-inf",
+            "lifetime_value<NaN",
+            "lifetime_value=5.",
+            "lifetime_value=1_000",
+            // The attribute is the text before the symbol, exactly.
+            " city=a",
+            "city =a",
+            "CITY=a",
+            "=a",
         ] {
             assert!(parse(bad, &s).is_err(), "{bad}");
         }
+        let huge = format!("lifetime_value>1{}", "0".repeat(400));
+        assert!(parse(&huge, &s).is_err(), "beyond the f64 range");
+        // Large, but a real decimal: past i64, still a finite number.
+        assert_eq!(
+            parse("lifetime_value>99999999999999999999", &s)
+                .unwrap()
+                .value,
+            Value::Float(1e20)
+        );
+        assert_eq!(parse("lifetime_value=-0", &s).unwrap().value, Value::Int(0));
+        // The value keeps its spaces: `city= a` is the value " a".
+        assert_eq!(parse("city= a", &s).unwrap().value, Value::Str(" a".into()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The embedded CDP simulator: a real HTTP/1.1 server on 127.0.0.1 serving the
 //! wire contract (`shared/api-contract.md`) over deterministic members, with
-//! fault switches and introspection for tests.
+//! fault switches and introspection for tests. With `SimConfig { tls: true, .. }`
+//! it serves HTTPS under a throwaway CA whose PEM file is [`Simulator::ca_path`].
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -17,17 +18,16 @@ pub mod grammar;
 pub mod query;
 pub mod reply;
 mod routes;
+mod server;
 mod state;
 mod stats;
+mod tls;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 pub use config::{valid_broken_discovery, SimConfig, BROKEN_DISCOVERY};
@@ -56,79 +56,8 @@ pub struct Simulator {
     stop: Mutex<Option<watch::Sender<bool>>>,
     /// Open connections (of any server generation).
     active: Arc<AtomicUsize>,
-}
-
-fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
-    let l = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-    l.set_nonblocking(true)?;
-    Ok(l)
-}
-
-/// Counts open connections; a guard per connection task.
-struct Active(Arc<AtomicUsize>);
-
-impl Active {
-    fn enter(n: &Arc<AtomicUsize>) -> Active {
-        n.fetch_add(1, Ordering::SeqCst);
-        Active(n.clone())
-    }
-}
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn serve(
-    listener: std::net::TcpListener,
-    shared: Arc<state::Shared>,
-    mut stop: watch::Receiver<bool>,
-    active: Arc<AtomicUsize>,
-) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("simulator: cannot listen: {e}");
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        log::warn!("simulator: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let mut stop = stop.clone();
-                let guard = Active::enter(&active);
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    let svc = service_fn(move |req| routes::handle(shared.clone(), req));
-                    let conn = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => return,
-                        _ = stop.changed() => {}
-                    }
-                    // Stopping: finish the response in flight, close idle
-                    // keep-alive connections (a FIN, not a reset).
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                });
-            }
-        }
-    }
+    /// The certificate and CA of an HTTPS simulator.
+    tls: Option<tls::Tls>,
 }
 
 impl Simulator {
@@ -154,8 +83,13 @@ impl Simulator {
         handle: tokio::runtime::Handle,
         runtime: Option<tokio::runtime::Runtime>,
     ) -> std::io::Result<Simulator> {
-        let listener = bind(port)?;
+        let listener = server::bind(port)?;
         let port = listener.local_addr()?.port();
+        let tls = if cfg.tls {
+            Some(tls::Tls::generate()?)
+        } else {
+            None
+        };
         let sim = Simulator {
             shared: Arc::new(state::Shared::new(cfg)),
             port,
@@ -164,6 +98,7 @@ impl Simulator {
             listener: Mutex::new(Some(listener)),
             stop: Mutex::new(None),
             active: Arc::new(AtomicUsize::new(0)),
+            tls,
         };
         sim.run()?;
         Ok(sim)
@@ -176,8 +111,13 @@ impl Simulator {
         };
         let dup = l.try_clone()?;
         let (tx, rx) = watch::channel(false);
-        self.handle
-            .spawn(serve(dup, self.shared.clone(), rx, self.active.clone()));
+        self.handle.spawn(server::serve(
+            dup,
+            self.shared.clone(),
+            rx,
+            self.active.clone(),
+            self.tls.as_ref().map(tls::Tls::acceptor),
+        ));
         *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         Ok(())
     }
@@ -188,8 +128,22 @@ impl Simulator {
         }
     }
 
+    /// `http://127.0.0.1:{port}`, or `https://...` for an HTTPS simulator.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// HTTPS only: the path of the throwaway CA's certificate (PEM), for a
+    /// client's trust store. The file exists while the simulator runs and is
+    /// removed by `shutdown()` (or drop). `None` for a plain-HTTP simulator.
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.tls.as_ref().map(tls::Tls::ca_path)
+    }
+
+    /// HTTPS only: the throwaway CA's certificate as PEM text.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(tls::Tls::ca_pem)
     }
 
     pub fn token_url(&self) -> String {
@@ -286,9 +240,13 @@ impl Simulator {
         }
     }
 
-    /// Stops the server and frees the port. Also done on drop.
+    /// Stops the server, frees the port and removes the CA file. Also done
+    /// on drop.
     pub fn shutdown(&self) {
         self.halt();
+        if let Some(t) = &self.tls {
+            t.remove_ca_file();
+        }
         self.listener
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -321,104 +279,7 @@ impl std::fmt::Debug for Simulator {
         f.debug_struct("Simulator")
             .field("base_url", &self.base_url())
             .field("members", &self.shared.members)
+            .field("ca_path", &self.ca_path())
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn encode(s: &str) -> String {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    }
-
-    fn client() -> reqwest::Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::new()
-    }
-
-    async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
-        let r = c
-            .post(sim.token_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials&client_id=sim-client&client_secret=sim-secret")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        v["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn get(c: &reqwest::Client, url: &str, tok: &str) -> (u16, serde_json::Value) {
-        let r = c.get(url).bearer_auth(tok).send().await.unwrap();
-        let s = r.status().as_u16();
-        (
-            s,
-            serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
-        )
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn walks_with_short_and_empty_pages_and_survives_restart() {
-        let cfg = SimConfig {
-            members: 1_000,
-            short_pages: true,
-            empty_page_every: Some(3),
-            ..SimConfig::default()
-        };
-        let sim = Simulator::start(cfg, 0).await.unwrap();
-        let c = client();
-        let tok = token(&c, &sim).await;
-        let flt = encode("lifetime_value>1000");
-        let base = format!(
-            "{}/api/v2/audiences/{AUDIENCE_ID}/members?limit=40&filter={flt}",
-            sim.base_url()
-        );
-        let mut items = Vec::new();
-        let mut cursors = std::collections::HashSet::new();
-        let mut url = base.clone();
-        let mut saved = None;
-        loop {
-            let (s, doc) = get(&c, &url, &tok).await;
-            assert_eq!(s, 200, "{doc}");
-            items.extend(doc["items"].as_array().unwrap().iter().cloned());
-            let Some(next) = doc["nextPageToken"].as_str() else {
-                break;
-            };
-            assert!(cursors.insert(next.to_string()), "cursor repeated");
-            saved.get_or_insert_with(|| next.to_string());
-            url = format!("{base}&cursor={}", encode(next));
-        }
-        let want = sim
-            .expected_members(AUDIENCE_ID, &["lifetime_value>1000"])
-            .unwrap();
-        assert!(!want.is_empty());
-        assert_eq!(items, want);
-        // Stateless cursors survive a restart.
-        let url = format!("{base}&cursor={}", saved.unwrap());
-        let before = get(&c, &url, &tok).await;
-        sim.restart();
-        // A new connection (a pooled one was closed by the restart).
-        let after = get(&client(), &url, &tok).await;
-        assert_eq!(before, after);
-        assert!(sim.stats().pages_rendered > 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dropped_connection_is_a_transport_error() {
-        let cfg = SimConfig {
-            members: 10,
-            drop_every: Some(1),
-            ..SimConfig::default()
-        };
-        let sim = Simulator::start(cfg, 0).await.unwrap();
-        let c = client();
-        let tok = token(&c, &sim).await;
-        let url = format!("{}/api/v2/cdp/attributes", sim.base_url());
-        let err = c.get(&url).bearer_auth(&tok).send().await.unwrap_err();
-        assert!(err.status().is_none(), "no HTTP response at all: {err}");
-        assert_eq!(sim.stats().dropped_connections, 1);
     }
 }

@@ -47,6 +47,8 @@ struct PageCache {
 
 pub struct Shared {
     pub members: u64,
+    /// Served over HTTPS (fixed at start).
+    pub tls: bool,
     pub schema: Schema,
     /// Data variations (fixed at start, like `members`).
     pub data: data::DataOpts,
@@ -74,6 +76,7 @@ impl Shared {
     pub fn new(cfg: SimConfig) -> Shared {
         Shared {
             members: cfg.members as u64,
+            tls: cfg.tls,
             schema: data::schema(),
             data: data::DataOpts {
                 missing_lifetime_every: cfg.missing_attribute_every,
@@ -104,9 +107,10 @@ impl Shared {
         self.cfg.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Replaces the fault switches (the member count stays).
+    /// Replaces the fault switches (the member count, the data and HTTPS stay).
     pub fn set_cfg(&self, mut cfg: SimConfig) {
         cfg.members = self.members as usize;
+        cfg.tls = self.tls;
         cfg.missing_attribute_every = self.data.missing_lifetime_every;
         *self.cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg;
         self.fault_gen.fetch_add(1, Ordering::SeqCst);

@@ -30,6 +30,13 @@ pub struct Stats {
     pub token_by_path: BTreeMap<String, u64>,
     /// Discovery document requests: `openid-configuration`, `cxone-configuration`.
     pub well_known: BTreeMap<String, u64>,
+    /// TCP connections accepted (HTTP or HTTPS).
+    pub connections: u64,
+    /// HTTPS only: TLS handshakes completed, and handshakes that failed (the
+    /// client refused the certificate, spoke plain HTTP, or stalled). A
+    /// client that does not retry a refused certificate leaves one failure.
+    pub tls_handshakes: u64,
+    pub tls_handshake_failures: u64,
 }
 
 impl Stats {
