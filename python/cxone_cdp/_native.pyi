@@ -1,7 +1,7 @@
 """Type stubs for the native module `cxone_cdp._native`."""
 
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, final
 
@@ -328,3 +328,9 @@ def export_members(
     resume: bool = False,
     progress: Any | None = None,
 ) -> dict[str, Any]: ...
+
+# --- the client's filter grammar, for the Python modules --------------------
+
+def filter_operator(op: object) -> str: ...
+def render_filters(filters: Sequence[_Filter]) -> list[str]: ...
+def typed_filter_exprs(exprs: Sequence[str], attributes: Mapping[str, str]) -> list[_Filter]: ...

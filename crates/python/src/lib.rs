@@ -10,6 +10,7 @@ pub mod convert;
 pub mod dictbench;
 pub mod errors;
 pub mod export;
+pub mod grammar;
 pub mod iter;
 pub mod partition;
 pub mod querier;
@@ -72,6 +73,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     querier::register(m)?;
     arrow::register(m)?;
     export::register(m)?;
+    grammar::register(m)?;
     runtime::register(m)?;
     batches::register(m)?;
     #[cfg(feature = "dict-bench")]
