@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 from cxone_cdp import Querier, ValidationError, _native
 from cxone_cdp._spark_options import _Settings, parse_filters
+from cxone_cdp.cli.query import check_local
 from cxone_cdp.compat import AttributeFilter
 from cxone_cdp.testing import AUDIENCE_ID, _wire
 
@@ -134,7 +135,7 @@ def test_expressions_are_typed_by_the_schema() -> None:
         _native.typed_filter_exprs(["city=x"], ["city"])
 
 
-def test_spark_options_read_expressions_as_the_cli_does() -> None:
+def test_spark_options_and_cli_read_expressions_alike() -> None:
     text = "city=Rock & Roll;lifetime_value>100;is_vip!=true"
     exprs = text.split(";")
     # Spark keeps wire symbols; the CLI (and the Querier) take either.
@@ -149,6 +150,9 @@ def test_spark_options_read_expressions_as_the_cli_does() -> None:
     settings = _Settings.from_options({"audience": AUDIENCE_ID, "filter": text})
     typed = _native.typed_filter_exprs(exprs, SCHEMA)
     assert settings.filters(SCHEMA) == [(a, _native.filter_operator(op), v) for a, op, v in typed]
+    check_local(exprs, AUDIENCE_ID, 1000)
     for bad in ("ci ty=x", "=x", "city"):
         with pytest.raises(ValidationError):
             parse_filters(bad)
+        with pytest.raises(ValidationError):
+            check_local([bad])
