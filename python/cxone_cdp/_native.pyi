@@ -1,7 +1,7 @@
 """Type stubs for the native module `cxone_cdp._native`."""
 
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, TypeVar, final
 
@@ -321,8 +321,6 @@ def _decode_pages_table(
 
 # --- command line helpers ---------------------------------------------------
 
-def parse_filter_expr(expr: str) -> tuple[str, str, str]: ...
-def typed_filters(querier: Querier, exprs: list[str]) -> list[_Filter]: ...
 def export_members(
     querier: Querier,
     audience_id: str,
@@ -335,3 +333,10 @@ def export_members(
     resume: bool = False,
     progress: Any | None = None,
 ) -> dict[str, Any]: ...
+
+# --- the client's filter grammar, for the Python modules --------------------
+
+def parse_filter_expr(expr: str) -> tuple[str, str, str]: ...
+def filter_operator(op: object) -> str: ...
+def render_filters(filters: Sequence[_Filter]) -> list[str]: ...
+def typed_filter_exprs(exprs: Sequence[str], attributes: Mapping[str, str]) -> list[_Filter]: ...

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cxone_cdp
+from cxone_cdp._native import filter_operator
 from cxone_cdp.errors import ValidationError
 
 __all__ = ["AttributeFilter", "AudienceQueryPayload", "CXoneAudienceQuerier"]
@@ -61,21 +62,9 @@ logger = logging.getLogger("cxone_cdp.compat")
 MAX_LIMIT = 1000
 MAX_FILTER_CONDITIONS = 50
 
-# The spellings the native filter parser accepts (case-insensitive).
-_OPERATORS = frozenset({"eq", "=", "==", "neq", "ne", "!=", "gt", ">", "lt", "<", "contains", "~"})
-
 
 def _invalid(message: str) -> ValidationError:
     return ValidationError(message, code="validation_error")
-
-
-def _check_operator(operator: object) -> str:
-    if not isinstance(operator, str) or operator.strip().lower() not in _OPERATORS:
-        raise _invalid(
-            f"unknown operator {operator!r}: expected one of eq, neq, gt, lt, contains "
-            "(or =, !=, >, <, ~)"
-        )
-    return operator
 
 
 @dataclass
@@ -94,7 +83,7 @@ class AttributeFilter:
     def __post_init__(self) -> None:
         if not isinstance(self.attribute_name, str) or not self.attribute_name.strip():
             raise _invalid("attribute_name must be a non-empty string")
-        _check_operator(self.operator)
+        filter_operator(self.operator)
 
     @classmethod
     def coerce(cls, obj: object) -> AttributeFilter:
@@ -274,7 +263,7 @@ class CXoneAudienceQuerier:
         try:
             query = AudienceQueryPayload.coerce(payload)
             for f in query.filters:  # fields may have been changed after construction
-                _check_operator(f.operator)
+                filter_operator(f.operator)
             # Everything that needs no schema is refused before any request.
             if len(query.filters) > self.MAX_FILTER_CONDITIONS:
                 raise _invalid(f"Filter count exceeds maximum {self.MAX_FILTER_CONDITIONS}")

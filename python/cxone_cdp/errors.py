@@ -9,6 +9,12 @@ status or ``None``), ``code`` (API error code or ``None``), ``message`` and
 (it is also a ``ValueError``); :class:`TimeoutError` and
 :class:`ConnectionError` are also the builtin exceptions of the same name.
 No message ever contains a client secret or a token.
+
+Those two share their names with builtins, so ``__all__`` lists them as
+:data:`CxoneTimeoutError` and :data:`CxoneConnectionError` (the same
+classes): ``from cxone_cdp.errors import *`` never shadows the builtins.
+``cxone_cdp.errors.TimeoutError`` and ``cxone_cdp.errors.ConnectionError``
+stay importable by name, and are the classes' own names in tracebacks.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ __all__ = [
     "BadRequestError",
     "RateLimitError",
     "ServerError",
-    "TimeoutError",
-    "ConnectionError",
+    "CxoneTimeoutError",
+    "CxoneConnectionError",
     "PaginationError",
     "DiscoveryError",
 ]
@@ -55,39 +61,21 @@ class CxoneError(Exception):
         self.code = code
         self.correlation_id = correlation_id
 
+    def _fields(self) -> dict[str, Any]:
+        """The keyword arguments that build this error again."""
+        return {
+            "status": self.status,
+            "code": self.code,
+            "correlation_id": self.correlation_id,
+            "detail": str(self),
+        }
+
     def __reduce__(self) -> tuple[Any, ...]:  # keep attributes across pickling (multiprocessing)
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.message,
-                self.status,
-                self.code,
-                self.correlation_id,
-                str(self),
-                getattr(self, "retry_after", None),
-            ),
-        )
+        return (_rebuild, (type(self), self.message, self._fields()))
 
 
-def _rebuild(
-    cls: type[CxoneError],
-    message: str,
-    status: int | None,
-    code: str | None,
-    correlation_id: str | None,
-    detail: str | None,
-    retry_after: float | None,
-) -> CxoneError:
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "correlation_id": correlation_id,
-        "detail": detail,
-    }
-    if issubclass(cls, RateLimitError):
-        kwargs["retry_after"] = retry_after
-    return cls(message, **kwargs)
+def _rebuild(cls: type[CxoneError], message: str, fields: dict[str, Any]) -> CxoneError:
+    return cls(message, **fields)
 
 
 class ValidationError(CxoneError, ValueError):
@@ -115,20 +103,13 @@ class RateLimitError(CxoneError):
 
     retry_after: float | None
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        correlation_id: str | None = None,
-        detail: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(
-            message, status=status, code=code, correlation_id=correlation_id, detail=detail
-        )
+    def __init__(self, message: str, *, retry_after: float | None = None, **fields: Any) -> None:
+        """``fields`` are :class:`CxoneError`'s (``status``, ``code``, ...)."""
+        super().__init__(message, **fields)
         self.retry_after = retry_after
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "retry_after": self.retry_after}
 
 
 class ServerError(CxoneError):
@@ -155,3 +136,9 @@ class DiscoveryError(CxoneError):
     ``invalid_discovery_document``, ``invalid_id_token``, ``missing_id_token``,
     ``missing_tenant_id`` or the document's error code; an issuer that cannot
     be reached at all raises :class:`ConnectionError` / :class:`TimeoutError`."""
+
+
+#: :class:`TimeoutError` by a name that does not shadow the builtin.
+CxoneTimeoutError = TimeoutError
+#: :class:`ConnectionError` by a name that does not shadow the builtin.
+CxoneConnectionError = ConnectionError

@@ -19,7 +19,8 @@ Options (names are case-insensitive):
     then gets an ``audienceId`` column (first).
 ``filter``
     Filters in the wire form ``<attribute><op><value>`` with op one of
-    ``=``, ``!=``, ``>``, ``<``, ``~`` (contains), several separated by ``;``.
+    ``=``, ``!=``, ``>``, ``<``, ``~`` (contains), several separated by ``;``,
+    read by the client's own filter grammar (the CLI's ``--filter`` form).
     The attribute runs up to the first of ``= ! > < ~``; the value is the
     rest, taken as is (spaces included; no quoting), typed by the attribute's
     schema type (number: a decimal literal, date: ``YYYY-MM-DD``, boolean:
@@ -60,14 +61,11 @@ value is a null.
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import logging
-import os
 import queue
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -84,7 +82,7 @@ from pyspark.sql.types import (
 )
 
 from cxone_cdp import Querier
-from cxone_cdp.errors import ValidationError
+from cxone_cdp._spark_options import _Settings, parse_filters  # the options, read without Spark
 
 __all__ = [
     "AUDIENCE_COLUMN",
@@ -104,10 +102,6 @@ log = logging.getLogger("cxone_cdp.spark")
 AUDIENCE_COLUMN = "audienceId"
 #: Audiences planned at once on the driver.
 PLAN_CONCURRENCY = 8
-#: Sub-queries listed at once by one task, unless ``streamsPerPartition`` says.
-DEFAULT_STREAMS = 4
-#: Most ranges one audience's plan may have (the planner's limit).
-MAX_SUBQUERIES = 1024
 
 _SPARK_TYPES: dict[str, DataType] = {
     "string": StringType(),
@@ -120,195 +114,6 @@ _SPARK_TYPES: dict[str, DataType] = {
 def register(spark: Any) -> None:
     """Register the ``cxone_cdp`` format with a SparkSession."""
     spark.dataSource.register(CxoneDataSource)
-
-
-# -- options -------------------------------------------------------------------
-
-_OPS = ("!=", "=", ">", "<", "~")
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
-
-
-def _split_expressions(text: str) -> list[str]:
-    """Splits at unescaped ``;`` (``\\;`` is a literal ``;``, ``\\\\`` a backslash)."""
-    out: list[str] = []
-    cur: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] in ";\\":
-            cur.append(text[i + 1])
-            i += 2
-            continue
-        if c == ";":
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    out.append("".join(cur))
-    return [e for e in out if e.strip()]
-
-
-def parse_filters(text: str) -> list[tuple[str, str, str]]:
-    """``"city=Rock & Roll;lifetime_value>100"`` -> ``[("city", "=", "Rock & Roll"),
-    ("lifetime_value", ">", "100")]``: the CLI's wire-expression rules (the
-    attribute runs up to the first of ``= ! > < ~``, the value is the rest,
-    untouched), values still as text. Raises ValidationError."""
-    out = []
-    for expr in _split_expressions(text):
-        m = re.search(r"[=!><~]", expr)
-        if m is None:
-            raise ValidationError(f"filter {expr!r} has no operator (=, !=, >, <, ~)")
-        attr, rest = expr[: m.start()].strip(), expr[m.start() :]
-        op = next((o for o in _OPS if rest.startswith(o)), None)
-        if op is None:
-            raise ValidationError(f"filter {expr!r}: '!' must be followed by '='")
-        if not attr:
-            raise ValidationError(f"filter {expr!r} has no attribute name")
-        out.append((attr, op, rest[len(op) :]))
-    return out
-
-
-def _typed(attr: str, op: str, text: str, types: Mapping[str, str]) -> tuple[str, str, Any]:
-    """A Querier filter tuple with the value typed by the attribute's type."""
-    ty = types.get(attr)
-    if ty is None:
-        known = ", ".join(sorted(types))
-        raise ValidationError(f"filter attribute {attr!r} not found in CDP schema (known: {known})")
-    value: Any = text
-    if ty == "number":
-        if not _DECIMAL.fullmatch(text):
-            raise ValidationError(f"filter on {attr!r}: {text!r} is not a decimal number")
-        value = int(text) if "." not in text else float(text)
-    elif ty == "boolean":
-        if text not in ("true", "false"):
-            raise ValidationError(f"filter on {attr!r}: {text!r} is not true or false")
-        value = text == "true"
-    elif ty == "date":
-        try:
-            if len(text) != 10:
-                raise ValueError
-            value = _dt.date.fromisoformat(text)
-        except ValueError:
-            raise ValidationError(
-                f"filter on {attr!r}: {text!r} is not a YYYY-MM-DD date"
-            ) from None
-    return (attr, op, value)
-
-
-@dataclass(frozen=True)
-class _Connection:
-    """Connection settings given as options; the rest comes from the
-    environment where the Querier is built. The secret is never shown."""
-
-    base_url: str | None = None
-    token_url: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-
-    def querier(self) -> Querier:
-        """This process's Querier for these settings (and the environment):
-        Spark reuses its Python workers, so a worker's partitions share one
-        connection pool, one token and one attribute schema."""
-        key = (
-            self,
-            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CXONE_CDP_"))),
-        )
-        with _QUERIERS_LOCK:
-            q = _QUERIERS.get(key)
-            if q is None:
-                given = {
-                    "base_url": self.base_url,
-                    "token_url": self.token_url,
-                    "client_id": self.client_id,
-                    "client_secret": self.client_secret,
-                }
-                q = Querier.from_env(**{k: v for k, v in given.items() if v})
-                if len(_QUERIERS) >= 8:
-                    _QUERIERS.clear()
-                _QUERIERS[key] = q
-            return q
-
-
-_QUERIERS: dict[Any, Querier] = {}
-_QUERIERS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class _Settings:
-    audiences: tuple[str, ...]
-    multi: bool
-    filter_texts: tuple[str, ...]
-    partition_by: str | None
-    num_partitions: int
-    streams: int
-    limit: int
-    connection: _Connection
-
-    @staticmethod
-    def from_options(options: Mapping[str, str]) -> _Settings:
-        opts = {str(k).lower(): str(v) for k, v in options.items()}
-        one, many = opts.get("audience"), opts.get("audiences")
-        if (one is None) == (many is None):
-            raise ValidationError("give exactly one of the options 'audience' or 'audiences'")
-        if many is not None:
-            auds = tuple(a.strip() for a in many.split(",") if a.strip())
-            if not auds:
-                raise ValidationError("option 'audiences' names no audience")
-        else:
-            auds = (str(one).strip(),)
-        filters = [v for k, v in sorted(opts.items()) if k == "filter" or k.startswith("filter.")]
-
-        def integer(name: str, default: int, lo: int, hi: int) -> int:
-            raw = opts.get(name.lower())
-            if raw is None:
-                return default
-            try:
-                n = int(raw)
-            except ValueError:
-                raise ValidationError(f"option {name!r} must be an integer, got {raw!r}") from None
-            if not lo <= n <= hi:
-                raise ValidationError(f"option {name!r} must be between {lo} and {hi}, got {n}")
-            return n
-
-        by = opts.get("partitionby") or None
-        n = integer("numPartitions", 8 if by else 1, 1, 1024)
-        if by is None and n != 1:
-            raise ValidationError(
-                "option 'numPartitions' needs 'partitionBy' (the attribute to split on)"
-            )
-        streams = integer("streamsPerPartition", DEFAULT_STREAMS if by else 1, 1, 64)
-        if by is None and streams != 1:
-            raise ValidationError(
-                "option 'streamsPerPartition' needs 'partitionBy' (the attribute to split on)"
-            )
-        if n * streams > MAX_SUBQUERIES:
-            raise ValidationError(
-                f"numPartitions x streamsPerPartition must be at most {MAX_SUBQUERIES}, "
-                f"got {n} x {streams}"
-            )
-        return _Settings(
-            audiences=auds,
-            multi=many is not None,
-            filter_texts=tuple(filters),
-            partition_by=by,
-            num_partitions=n,
-            streams=streams,
-            limit=integer("limit", 1000, 1, 1000),
-            connection=_Connection(
-                base_url=opts.get("base_url"),
-                token_url=opts.get("token_url"),
-                client_id=opts.get("client_id"),
-                client_secret=opts.get("client_secret"),
-            ),
-        )
-
-    def filters(self, types: Mapping[str, str]) -> list[tuple[str, str, Any]]:
-        return [
-            _typed(a, op, v, types)
-            for text in self.filter_texts
-            for a, op, v in parse_filters(text)
-        ]
 
 
 # -- schema ----------------------------------------------------------------------
@@ -341,52 +146,6 @@ def _arrow_schema(schema: StructType) -> pa.Schema:
 # -- batches ----------------------------------------------------------------------
 
 
-def _column(values: list[Any], ty: pa.DataType) -> pa.Array:
-    """Values of one column as ``ty``; a value that does not fit is a null."""
-    if pa.types.is_string(ty) or pa.types.is_large_string(ty):
-        return pa.array([v if isinstance(v, str) else None for v in values], type=ty)
-    if pa.types.is_floating(ty):
-        return pa.array(
-            [
-                float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-                for v in values
-            ],
-            type=ty,
-        )
-    if pa.types.is_boolean(ty):
-        return pa.array([v if isinstance(v, bool) else None for v in values], type=ty)
-    if pa.types.is_date(ty) or pa.types.is_timestamp(ty):
-        text = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
-        try:
-            return text.cast(ty)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            out = []
-            for v in text.to_pylist():
-                try:
-                    out.append(pa.array([v], type=pa.string()).cast(ty)[0].as_py())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    out.append(None)
-            return pa.array(out, type=ty)
-    try:
-        return pa.array(values, type=ty)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.nulls(len(values), type=ty)
-
-
-def _batch_from_members(
-    items: Sequence[Mapping[str, Any]], target: pa.Schema, audience_id: str
-) -> pa.RecordBatch:
-    arrays = []
-    for f in target:
-        if f.name == AUDIENCE_COLUMN:
-            arrays.append(pa.array([audience_id] * len(items), type=f.type))
-        elif f.name in ("memberId", "joinedAt"):
-            arrays.append(_column([m.get(f.name) for m in items], f.type))
-        else:
-            arrays.append(_column([(m.get("attributes") or {}).get(f.name) for m in items], f.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
-
-
 def _conform(batch: pa.RecordBatch, target: pa.Schema, audience_id: str) -> pa.RecordBatch:
     """A native batch in the target schema: columns by name, cast where the
     types differ, nulls for missing columns, the audience id added."""
@@ -412,20 +171,11 @@ def member_batches(
     target: pa.Schema,
 ) -> Iterator[pa.RecordBatch]:
     """The members of one (sub-)query as Arrow record batches in ``target``'s
-    schema. The one place that chooses the Arrow path: the native
-    ``Querier.iter_batches`` when this build has it, else batches built from
-    ``iter_pages``."""
-    iter_batches = getattr(querier, "iter_batches", None)
-    if iter_batches is not None:
-        for b in iter_batches(audience_id, list(filters), limit):
-            rb = b if isinstance(b, pa.RecordBatch) else pa.record_batch(b)
-            if rb.num_rows:
-                yield _conform(rb, target, audience_id)
-        return
-    for page in querier.iter_pages(audience_id, list(filters), limit):
-        items = page.items
-        if items:
-            yield _batch_from_members(items, target, audience_id)
+    schema, from the native ``Querier.iter_batches`` (the one Arrow path)."""
+    for b in querier.iter_batches(audience_id, list(filters), limit):
+        rb = b if isinstance(b, pa.RecordBatch) else pa.record_batch(b)
+        if rb.num_rows:
+            yield _conform(rb, target, audience_id)
 
 
 # -- the data source ------------------------------------------------------------------

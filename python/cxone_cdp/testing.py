@@ -21,7 +21,6 @@ retry leaves exactly one failure).
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -71,40 +70,15 @@ _IDENTITY = (
     "area",
 )
 
-_OPS = {
-    "eq": "=",
-    "=": "=",
-    "==": "=",
-    "neq": "!=",
-    "ne": "!=",
-    "!=": "!=",
-    "gt": ">",
-    ">": ">",
-    "lt": "<",
-    "<": "<",
-    "contains": "~",
-    "~": "~",
-}
-
 
 def _wire(f: str | tuple[Any, Any, Any]) -> str:
-    """A decoded wire filter (``"city=Rock & Roll"``) from a string or an
-    ``(attribute, operator, value)`` tuple."""
+    """A decoded wire filter (``"city=Rock & Roll"``) from a string (kept as
+    it is) or an ``(attribute, operator, value)`` tuple, rendered by the
+    client's own rules."""
     if isinstance(f, str):
         return f
-    attr, op, value = f
-    sym = _OPS.get(str(op).strip().lower())
-    if sym is None:
-        raise ValueError(f"unknown operator {op!r}")
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, (_dt.date, _dt.datetime)):
-        text = value.strftime("%Y-%m-%d")
-    elif isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    else:
-        text = str(value)
-    return f"{attr}{sym}{text}"
+    (text,) = _native.render_filters([f])
+    return text
 
 
 class Simulator:

@@ -1,4 +1,4 @@
-"""Issue 8, CLI part of the bad-input matrix: every subcommand and every flag
+"""The CLI part of the bad-input matrix: every subcommand and every flag
 that takes a value, fed hostile input, exits with code 2 and ONE line on
 stderr (no traceback), never prints the client secret, and the simulator
 counts ZERO requests (token requests included). Cases whose validity depends

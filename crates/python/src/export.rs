@@ -1,5 +1,4 @@
-//! Python glue for the command line: filter expressions (`city=Rock & Roll`)
-//! parsed and typed by the core, and `export_members`, which runs the core
+//! Python glue for the command line's export: `export_members` runs the core
 //! export loop (`cxone_cdp_core::export`) on the runtime with the GIL released,
 //! through the one sync bridge (Ctrl-C checked every tick), taking the GIL
 //! only to call the progress callback once per page.
@@ -8,60 +7,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 
-use crate::args::{filter_tuple, filters_from_py, str_arg};
-use crate::bridge::{block_on, Bridge};
+use crate::args::{filters_from_py, str_arg};
+use crate::bridge::Bridge;
 use crate::errors::{CdpError, CdpResult};
 use crate::querier::Querier;
 use cxone_cdp_core::api::{check_limit, Query};
-use cxone_cdp_core::error::{Error, Result};
+use cxone_cdp_core::error::Error;
 use cxone_cdp_core::export::{self, ExportRequest, Flow, Format, Progress};
-use cxone_cdp_core::filter;
-
-/// `parse_filter_expr("city=Rock & Roll") -> ("city", "eq", "Rock & Roll")`:
-/// the decoded wire form with readable operators; `ValidationError` naming
-/// the expression when it is malformed. No request is made.
-#[pyfunction]
-fn parse_filter_expr(expr: &Bound<'_, PyAny>) -> CdpResult<(String, &'static str, String)> {
-    let text = str_arg(expr, "filter expression")?;
-    let w = wire(&text)?;
-    Ok((w.attribute, w.op.name(), w.value))
-}
-
-/// A filter expression in its decoded wire form, or a validation error
-/// naming it.
-fn wire(text: &str) -> Result<filter::WireFilter> {
-    filter::parse_wire(text)
-        .map_err(|e| Error::validation(format!("bad filter {text:?}: {}", e.message)))
-}
-
-/// `typed_filters(querier, exprs) -> [(attribute, operator, value)]`: each
-/// expression parsed (all of them first, so a malformed one fails before
-/// any request), then its value typed against the attribute schema (fetched
-/// once by the Querier): numbers to int/float, booleans, dates to
-/// `datetime.date`.
-#[pyfunction]
-fn typed_filters<'py>(
-    py: Python<'py>,
-    querier: &Bound<'py, Querier>,
-    exprs: Vec<String>,
-) -> CdpResult<Bound<'py, PyList>> {
-    let wires = exprs.iter().map(|e| wire(e)).collect::<Result<Vec<_>>>()?;
-    let out = PyList::empty(py);
-    if wires.is_empty() {
-        return Ok(out);
-    }
-    let client = querier.get().live_client()?;
-    let attrs = block_on(py, async move { client.attributes().await })?;
-    for (w, e) in wires.iter().zip(&exprs) {
-        let f = w
-            .typed(&attrs.schema)
-            .map_err(|err| Error::validation(format!("bad filter {e:?}: {}", err.message)))?;
-        out.append(filter_tuple(py, &f)?)?;
-    }
-    Ok(out)
-}
 
 /// Exports every member of a query to `path`; see `cxone_cdp_core::export`.
 /// `progress(members, pages, elapsed, run_members, run_pages)` is called
@@ -144,8 +98,6 @@ fn export_members<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(parse_filter_expr, m)?)?;
-    m.add_function(wrap_pyfunction!(typed_filters, m)?)?;
     m.add_function(wrap_pyfunction!(export_members, m)?)?;
     Ok(())
 }

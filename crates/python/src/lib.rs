@@ -12,6 +12,7 @@ pub mod dictbench;
 pub mod dicts;
 pub mod errors;
 pub mod export;
+pub mod grammar;
 pub mod iter;
 pub mod partition;
 pub mod querier;
@@ -93,6 +94,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     querier::register(m)?;
     arrow::register(m)?;
     export::register(m)?;
+    grammar::register(m)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     iter::register(m)?;
     batches::register(m)?;
