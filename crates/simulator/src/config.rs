@@ -104,5 +104,5 @@ impl Default for SimConfig {
 
 /// Is call number `n` (1-based) one that an `every` switch hits?
 pub fn hits(every: Option<u64>, n: u64) -> bool {
-    matches!(every, Some(k) if k > 0 && n % k == 0)
+    matches!(every, Some(k) if k > 0 && n.is_multiple_of(k))
 }

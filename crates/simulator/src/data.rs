@@ -97,7 +97,7 @@ pub fn lifetime_cents(i: u64) -> i64 {
 }
 
 pub fn is_vip(i: u64) -> bool {
-    mix(i, 4) % 10 == 0
+    mix(i, 4).is_multiple_of(10)
 }
 
 pub fn last_purchase_date(i: u64) -> NaiveDate {
@@ -214,7 +214,7 @@ pub struct DataOpts {
 
 impl DataOpts {
     pub fn lacks_lifetime_value(&self, i: u64) -> bool {
-        matches!(self.missing_lifetime_every, Some(n) if n > 0 && (i + 1) % n == 0)
+        matches!(self.missing_lifetime_every, Some(n) if n > 0 && (i + 1).is_multiple_of(n))
     }
 }
 
@@ -229,7 +229,7 @@ pub fn attr_in(i: u64, name: &str, opts: DataOpts) -> Option<AttrVal> {
 /// Is member `i` (of the main audience) also in the subset audience? About
 /// a third of the members, chosen by a hash of the index.
 pub fn in_subset(i: u64) -> bool {
-    mix(i, 9) % 3 == 0
+    mix(i, 9).is_multiple_of(3)
 }
 
 pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
@@ -259,7 +259,7 @@ fn write_cents(out: &mut String, c: i64) {
     let frac = a % 100;
     if frac != 0 {
         out.push('.');
-        if frac % 10 == 0 {
+        if frac.is_multiple_of(10) {
             push_num(out, frac / 10, 1);
         } else {
             push_num(out, frac, 2);
