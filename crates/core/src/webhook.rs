@@ -236,7 +236,7 @@ pub async fn deliver(
         attempts: &attempts,
     };
     let result = retry::run(&policy.retry, &observer, |attempt| {
-        attempts.store(attempt + 1, Ordering::SeqCst);
+        attempts.store(attempt.saturating_add(1), Ordering::SeqCst);
         let mut req = http
             .post(parsed.clone())
             .timeout(policy.timeout)
