@@ -26,7 +26,8 @@ pub enum ErrorKind {
     Server,
     /// The request (or the whole call) timed out after every retry.
     Timeout,
-    /// The connection failed (refused, reset, dropped) after every retry.
+    /// The connection failed (refused, reset, dropped) after every retry, or
+    /// at once for a TLS failure (code `tls`, never retried).
     Connection,
     /// The server broke the pagination contract (a repeated cursor).
     Pagination,
@@ -57,6 +58,11 @@ impl ErrorKind {
         }
     }
 }
+
+/// The code of a TLS failure (an untrusted or invalid certificate, a failed
+/// handshake): a `Connection` error that another attempt would not fix, so
+/// the retry policy never retries it.
+pub const TLS_CODE: &str = "tls";
 
 /// The core's error.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,10 +123,12 @@ impl Error {
         }
     }
 
-    /// Is this worth another attempt (per the one retry policy)?
+    /// Is this worth another attempt (per the one retry policy)? Not a TLS
+    /// failure: the next connection meets the same certificate.
     pub fn is_retryable(&self) -> bool {
         match self.kind {
-            ErrorKind::RateLimit | ErrorKind::Timeout | ErrorKind::Connection => true,
+            ErrorKind::Connection => self.code.as_deref() != Some(TLS_CODE),
+            ErrorKind::RateLimit | ErrorKind::Timeout => true,
             ErrorKind::Server => matches!(self.status, Some(500 | 502 | 503 | 504) | None),
             _ => false,
         }
@@ -217,6 +225,10 @@ mod tests {
         assert!(!Error::validation("x").is_retryable());
         assert!(Error::new(ErrorKind::RateLimit, "x")
             .with_status(429)
+            .is_retryable());
+        assert!(Error::new(ErrorKind::Connection, "reset").is_retryable());
+        assert!(!Error::new(ErrorKind::Connection, "untrusted")
+            .with_code(TLS_CODE)
             .is_retryable());
     }
 }

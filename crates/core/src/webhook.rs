@@ -1,21 +1,25 @@
-//! Webhooks: the completion callback (payload, HMAC signature, delivery with
-//! bounded retries) and client-side validation of webhook registrations.
+//! Webhooks: the completion callback (payload, HMAC signature, delivery
+//! through the one retry policy) and client-side validation of webhook
+//! registrations.
 //!
 //! Delivery never fails a query: [`deliver`] returns a [`DeliveryOutcome`],
 //! not a `Result`, and logs a failure on the `log` target
 //! `cxone_cdp.webhook`. Log lines and outcome texts carry the callback URL
 //! without user info and query string, and never the signing secret.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::error::{Error, Result};
+use crate::config::RetryPolicy;
+use crate::error::{Error, ErrorKind, Result};
+use crate::transport::retry::{self, Failure, RetryObserver};
+use crate::transport::{self, Answer};
 
 /// The log target of webhook delivery messages.
 pub const WEBHOOK_TARGET: &str = "cxone_cdp.webhook";
@@ -115,16 +119,14 @@ fn parse_http_url(url: &str) -> Option<Url> {
         .then_some(u)
 }
 
-/// Retry policy for callback delivery.
+/// How completion callbacks are delivered: the one retry policy (which
+/// failures retry, the backoff, the `Retry-After` cap; see
+/// [`crate::transport::retry`]) and a timeout for each attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryPolicy {
-    /// Attempts in total (at least 1 is made). Default 3.
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubles each time, with jitter
-    /// (×0.5..1). Default 0.5 s.
-    pub backoff: Duration,
-    /// Upper bound of one wait. Default 5 s.
-    pub backoff_max: Duration,
+    /// Default: 2 retries (3 attempts), backoff from 0.5 s doubling to at
+    /// most 5 s, a receiver's `Retry-After` honoured up to 5 s.
+    pub retry: RetryPolicy,
     /// Per-attempt timeout (connect + response). Default 10 s.
     pub timeout: Duration,
 }
@@ -132,19 +134,21 @@ pub struct DeliveryPolicy {
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         DeliveryPolicy {
-            max_attempts: 3,
-            backoff: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(5),
+            retry: RetryPolicy {
+                max_retries: 2,
+                backoff_base: 0.5,
+                backoff_max: 5.0,
+                retry_after_cap: 5.0,
+            },
             timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl DeliveryPolicy {
-    /// The wait after failed attempt `attempt` (1-based), before jitter.
-    pub fn backoff_for(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.backoff.saturating_mul(factor).min(self.backoff_max)
+    /// Attempts in total (at least 1).
+    pub fn max_attempts(&self) -> u32 {
+        self.retry.max_retries.saturating_add(1)
     }
 }
 
@@ -161,36 +165,47 @@ pub struct DeliveryOutcome {
     pub last_error: Option<String>,
 }
 
-/// The text of a transport error: reqwest's message without the URL, plus
-/// its sources (e.g. "tcp connect error: Connection refused").
-fn error_text(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let e = e.without_url();
-    let mut text = format!("{kind}: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        src = s.source();
+/// Why an attempt failed, for the outcome and the logs: `HTTP 503`,
+/// `connection failed: could not connect to 127.0.0.1:9: connection
+/// refused`, `timed out: request to 127.0.0.1:8080 timed out`. Transport
+/// messages name only `host:port`.
+fn failure_text(e: &Error) -> String {
+    match (e.status, e.kind) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, ErrorKind::Timeout) => format!("timed out: {}", e.message),
+        (None, ErrorKind::Connection) => format!("connection failed: {}", e.message),
+        (None, _) => format!("request failed: {}", e.message),
     }
-    text
+}
+
+/// Logs each retry of one delivery on `cxone_cdp.webhook`.
+struct DeliveryLog<'a> {
+    query_id: &'a str,
+    url: &'a str,
+    attempts: &'a AtomicU32,
+}
+
+impl RetryObserver for DeliveryLog<'_> {
+    fn on_retry(&self, err: &Error, delay: Duration) {
+        log::debug!(
+            target: WEBHOOK_TARGET,
+            "completion callback for query {} to {}: attempt {} failed ({}), retrying in {:?}",
+            self.query_id,
+            self.url,
+            self.attempts.load(Ordering::SeqCst),
+            failure_text(err),
+            delay
+        );
+    }
 }
 
 /// POSTs `payload` as JSON to `url`, signed with `secret` if given (an empty
-/// secret counts as none), retrying connection errors, timeouts, 429 and 5xx
-/// up to `policy.max_attempts` in total with exponential backoff and jitter.
-/// Other answers (2xx aside) are final. Never panics, never returns an
-/// error; the outcome says what happened, and a failure is logged (warn) on
-/// target `cxone_cdp.webhook`.
+/// secret counts as none), through the one retry loop
+/// ([`crate::transport::retry::run`]) with `policy.retry`: each attempt is
+/// classified like an API call (connection errors, timeouts, 429 and 500,
+/// 502, 503, 504 are retried; TLS failures and other answers are final).
+/// Never panics, never returns an error; the outcome says what happened,
+/// and a failure is logged (warn) on target `cxone_cdp.webhook`.
 pub async fn deliver(
     http: &reqwest::Client,
     url: &str,
@@ -199,31 +214,29 @@ pub async fn deliver(
     policy: DeliveryPolicy,
 ) -> DeliveryOutcome {
     let Some(parsed) = parse_http_url(url) else {
-        let outcome = DeliveryOutcome {
-            delivered: false,
-            attempts: 0,
-            status: None,
-            last_error: Some("callback URL is not an absolute http(s) URL".to_owned()),
-        };
         log::warn!(
             target: WEBHOOK_TARGET,
             "completion callback for query {} not sent: callback URL is not an absolute http(s) URL",
             payload.query_id
         );
-        return outcome;
+        return DeliveryOutcome {
+            delivered: false,
+            attempts: 0,
+            status: None,
+            last_error: Some("callback URL is not an absolute http(s) URL".to_owned()),
+        };
     };
     let shown_url = redact_url(url);
     let body = bytes::Bytes::from(payload.to_body());
     let signature = secret.filter(|s| !s.is_empty()).map(|s| sign(s, &body));
-    let max_attempts = policy.max_attempts.max(1);
-    let mut outcome = DeliveryOutcome {
-        delivered: false,
-        attempts: 0,
-        status: None,
-        last_error: None,
+    let attempts = AtomicU32::new(0);
+    let observer = DeliveryLog {
+        query_id: &payload.query_id,
+        url: &shown_url,
+        attempts: &attempts,
     };
-    loop {
-        outcome.attempts += 1;
+    let result = retry::run(&policy.retry, &observer, |attempt| {
+        attempts.store(attempt.saturating_add(1), Ordering::SeqCst);
         let mut req = http
             .post(parsed.clone())
             .timeout(policy.timeout)
@@ -233,55 +246,54 @@ pub async fn deliver(
         if let Some(sig) = &signature {
             req = req.header(SIGNATURE_HEADER, sig);
         }
-        let retryable = match req.send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                outcome.status = Some(status.as_u16());
-                // Drain the (small) body so the connection can be reused.
-                let _ = resp.bytes().await;
-                if status.is_success() {
-                    outcome.delivered = true;
-                    outcome.last_error = None;
-                    log::debug!(
-                        target: WEBHOOK_TARGET,
-                        "completion callback for query {} delivered to {shown_url} (HTTP {}, attempt {})",
-                        payload.query_id,
-                        status.as_u16(),
-                        outcome.attempts
-                    );
-                    return outcome;
-                }
-                outcome.last_error = Some(format!("HTTP {}", status.as_u16()));
-                status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
+        async move {
+            let resp = transport::send_head(req).await?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            // Drain the (small) body so the connection can be reused; once
+            // the status is in, a broken body does not change the outcome.
+            let body = transport::read_body(resp).await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                return Ok(status);
             }
-            Err(e) => {
-                outcome.status = None;
-                outcome.last_error = Some(error_text(e));
-                true
-            }
-        };
-        if !retryable || outcome.attempts >= max_attempts {
-            break;
+            Err(Failure::from(transport::api_error(&Answer {
+                status,
+                headers,
+                body,
+            })))
         }
-        log::debug!(
-            target: WEBHOOK_TARGET,
-            "completion callback for query {} to {shown_url}: attempt {} failed ({}), retrying",
-            payload.query_id,
-            outcome.attempts,
-            outcome.last_error.as_deref().unwrap_or("")
-        );
-        let wait = policy.backoff_for(outcome.attempts);
-        let jitter: f64 = rand::rng().random_range(0.5..=1.0);
-        tokio::time::sleep(wait.mul_f64(jitter)).await;
+    })
+    .await;
+    let attempts = attempts.load(Ordering::SeqCst);
+    match result {
+        Ok(status) => {
+            log::debug!(
+                target: WEBHOOK_TARGET,
+                "completion callback for query {} delivered to {shown_url} (HTTP {status}, attempt {attempts})",
+                payload.query_id,
+            );
+            DeliveryOutcome {
+                delivered: true,
+                attempts,
+                status: Some(status),
+                last_error: None,
+            }
+        }
+        Err(e) => {
+            let why = failure_text(&e);
+            log::warn!(
+                target: WEBHOOK_TARGET,
+                "completion callback for query {} to {shown_url} not delivered after {attempts} attempt(s): {why}",
+                payload.query_id,
+            );
+            DeliveryOutcome {
+                delivered: false,
+                attempts,
+                status: e.status,
+                last_error: Some(why),
+            }
+        }
     }
-    log::warn!(
-        target: WEBHOOK_TARGET,
-        "completion callback for query {} to {shown_url} not delivered after {} attempt(s): {}",
-        payload.query_id,
-        outcome.attempts,
-        outcome.last_error.as_deref().unwrap_or("unknown error")
-    );
-    outcome
 }
 
 /// A webhook registration (`POST /api/v2/webhooks` body), validated on the
@@ -356,62 +368,14 @@ impl WebhookRegistration {
 
 #[cfg(test)]
 mod tests {
+    //! Payload, signature, redaction, policy and registration checks; the
+    //! delivery itself (against real receivers) is tested in
+    //! `tests/webhook_delivery.rs`.
     use super::*;
-    use crate::audit::test_log;
-    use crate::error::ErrorKind;
-    use axum::body::Bytes as AxBytes;
-    use axum::extract::State;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::routing::post;
-    use axum::Router;
-    use std::sync::{Arc, Mutex};
 
     fn client() -> reqwest::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         reqwest::Client::builder().build().unwrap()
-    }
-
-    fn fast() -> DeliveryPolicy {
-        DeliveryPolicy {
-            max_attempts: 3,
-            backoff: Duration::from_millis(10),
-            backoff_max: Duration::from_millis(40),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-    #[derive(Clone, Default)]
-    struct Receiver {
-        /// Statuses to answer with, in order; 200 once exhausted.
-        script: Arc<Mutex<Vec<u16>>>,
-        got: Received,
-        delay: Option<Duration>,
-    }
-
-    async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: AxBytes) -> StatusCode {
-        r.got.lock().unwrap().push((headers, body.to_vec()));
-        if let Some(d) = r.delay {
-            tokio::time::sleep(d).await;
-        }
-        let mut script = r.script.lock().unwrap();
-        let code = if script.is_empty() {
-            200
-        } else {
-            script.remove(0)
-        };
-        StatusCode::from_u16(code).unwrap()
-    }
-
-    async fn start(r: Receiver) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/cb", post(receive)).with_state(r);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}/cb")
     }
 
     fn payload() -> CallbackPayload {
@@ -469,163 +433,43 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        let p = DeliveryPolicy {
-            backoff: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(350),
-            ..DeliveryPolicy::default()
-        };
-        assert_eq!(p.backoff_for(1), Duration::from_millis(100));
-        assert_eq!(p.backoff_for(2), Duration::from_millis(200));
-        assert_eq!(p.backoff_for(3), Duration::from_millis(350));
-        assert_eq!(p.backoff_for(u32::MAX), Duration::from_millis(350));
+    fn default_policy_is_the_one_retry_policy() {
         let d = DeliveryPolicy::default();
-        assert_eq!(d.max_attempts, 3);
+        assert_eq!(d.max_attempts(), 3);
+        assert_eq!(d.retry.backoff(0, 0.0), Duration::from_millis(500));
+        assert_eq!(d.retry.backoff(1, 0.0), Duration::from_secs(1));
+        assert_eq!(d.retry.backoff(10, 0.0), Duration::from_secs(5));
+        assert_eq!(d.timeout, Duration::from_secs(10));
+        let none = DeliveryPolicy {
+            retry: RetryPolicy {
+                max_retries: u32::MAX,
+                ..d.retry
+            },
+            ..d
+        };
+        assert_eq!(none.max_attempts(), u32::MAX);
     }
 
-    #[tokio::test]
-    async fn delivers_signed_json() {
-        let r = Receiver::default();
-        let url = start(r.clone()).await;
-        let p = payload();
-        let out = deliver(&client(), &url, &p, Some("s3cret"), fast()).await;
+    #[test]
+    fn failure_texts_name_the_status_or_the_transport_failure() {
+        let http = Error::new(ErrorKind::Server, "busy").with_status(503);
+        assert_eq!(failure_text(&http), "HTTP 503");
+        let refused = Error::new(
+            ErrorKind::Connection,
+            "could not connect to 127.0.0.1:9: connection refused",
+        );
         assert_eq!(
-            out,
-            DeliveryOutcome {
-                delivered: true,
-                attempts: 1,
-                status: Some(200),
-                last_error: None
-            }
+            failure_text(&refused),
+            "connection failed: could not connect to 127.0.0.1:9: connection refused"
         );
-        let got = r.got.lock().unwrap();
-        assert_eq!(got.len(), 1);
-        let (headers, body) = &got[0];
-        assert_eq!(headers["content-type"], "application/json");
-        let sig = headers["x-signature-256"].to_str().unwrap();
-        assert!(
-            verify("s3cret", body, sig),
-            "signature verifies over the raw body"
-        );
-        assert!(!verify("other", body, sig));
-        let back: CallbackPayload = serde_json::from_slice(body).unwrap();
-        assert_eq!(back, p);
-    }
-
-    #[tokio::test]
-    async fn no_secret_no_signature() {
-        for secret in [None, Some("")] {
-            let r = Receiver::default();
-            let url = start(r.clone()).await;
-            let out = deliver(&client(), &url, &payload(), secret, fast()).await;
-            assert!(out.delivered);
-            assert!(!r.got.lock().unwrap()[0].0.contains_key("x-signature-256"));
-        }
-    }
-
-    #[tokio::test]
-    async fn server_errors_are_retried() {
-        let r = Receiver {
-            script: Arc::new(Mutex::new(vec![503, 500])),
-            ..Default::default()
-        };
-        let url = start(r.clone()).await;
-        let out = deliver(&client(), &url, &payload(), Some("k"), fast()).await;
-        assert!(out.delivered);
-        assert_eq!((out.attempts, out.status), (3, Some(200)));
-        let got = r.got.lock().unwrap();
-        assert_eq!(got.len(), 3);
-        // the same bytes (and signature) each time
-        assert!(got.windows(2).all(|w| w[0].1 == w[1].1));
-    }
-
-    #[tokio::test]
-    async fn retries_are_bounded() {
-        test_log::start();
-        let r = Receiver {
-            script: Arc::new(Mutex::new(vec![502; 10])),
-            ..Default::default()
-        };
-        let url = start(r.clone()).await;
-        let out = deliver(&client(), &url, &payload(), None, fast()).await;
-        assert!(!out.delivered);
-        assert_eq!((out.attempts, out.status), (3, Some(502)));
-        assert_eq!(out.last_error.as_deref(), Some("HTTP 502"));
-        assert_eq!(r.got.lock().unwrap().len(), 3);
-        let warns: Vec<_> = test_log::take()
-            .into_iter()
-            .filter(|c| c.target == WEBHOOK_TARGET && c.level == log::Level::Warn)
-            .collect();
-        assert_eq!(warns.len(), 1, "{warns:?}");
-    }
-
-    #[tokio::test]
-    async fn client_errors_are_not_retried() {
-        let r = Receiver {
-            script: Arc::new(Mutex::new(vec![400, 400])),
-            ..Default::default()
-        };
-        let url = start(r.clone()).await;
-        let out = deliver(&client(), &url, &payload(), None, fast()).await;
-        assert!(!out.delivered);
-        assert_eq!((out.attempts, out.status), (1, Some(400)));
-    }
-
-    #[tokio::test]
-    async fn slow_receiver_times_out_and_is_retried() {
-        let r = Receiver {
-            delay: Some(Duration::from_secs(5)),
-            ..Default::default()
-        };
-        let url = start(r.clone()).await;
-        let policy = DeliveryPolicy {
-            max_attempts: 2,
-            timeout: Duration::from_millis(150),
-            ..fast()
-        };
-        let out = deliver(&client(), &url, &payload(), None, policy).await;
-        assert!(!out.delivered);
-        assert_eq!(out.attempts, 2);
-        let err = out.last_error.unwrap();
-        assert!(err.starts_with("timed out"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn dead_url_fails_quickly_without_leaking() {
-        // a port that was just free: nothing listens on it
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        test_log::start();
-        let url = format!("http://hookuser:hookpass@127.0.0.1:{port}/cb?token=tok123");
-        let started = std::time::Instant::now();
-        let out = deliver(&client(), &url, &payload(), Some("sig-secret"), fast()).await;
-        assert!(!out.delivered);
-        assert_eq!((out.attempts, out.status), (3, None));
-        let err = out.last_error.clone().unwrap();
-        assert!(err.starts_with("connection failed"), "{err}");
-        // generous bound: refused connections plus ~70 ms of backoff
-        assert!(started.elapsed() < Duration::from_secs(5));
-        let logs = test_log::take();
-        assert!(logs
-            .iter()
-            .any(|c| c.level == log::Level::Warn && c.target == WEBHOOK_TARGET));
-        for text in logs
-            .iter()
-            .map(|c| c.message.as_str())
-            .chain([err.as_str()])
-        {
-            for secret in ["hookpass", "hookuser", "tok123", "sig-secret"] {
-                assert!(!text.contains(secret), "{secret} leaked in {text:?}");
-            }
-        }
+        let slow = Error::new(ErrorKind::Timeout, "request to 127.0.0.1:8 timed out");
+        assert!(failure_text(&slow).starts_with("timed out: "));
     }
 
     #[tokio::test]
     async fn unusable_url_makes_no_attempt() {
         for url in ["", "ftp://127.0.0.1/x", "127.0.0.1:80/cb", "http://"] {
-            let out = deliver(&client(), url, &payload(), None, fast()).await;
+            let out = deliver(&client(), url, &payload(), None, DeliveryPolicy::default()).await;
             assert_eq!((out.delivered, out.attempts), (false, 0), "{url}");
         }
     }

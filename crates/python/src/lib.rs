@@ -25,9 +25,13 @@ static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLo
 /// `cxone_cdp.audit` becomes the logger `cxone_cdp.audit`, `cxone_cdp::x`
 /// becomes `cxone_cdp.x`. Logger objects are cached but levels are not
 /// (`Caching::Loggers`), so a level changed later in Python (e.g. pytest's
-/// `caplog.at_level`) takes effect at once. Our own targets pass at debug
-/// and above, other crates' (reqwest, hyper...) only at warn, so a hot path
-/// never takes the GIL to ask Python about a debug line. A record logged on
+/// `caplog.at_level`) takes effect at once. Only the project's own targets
+/// reach Python: the client's (`cxone_cdp`, `cxone_cdp.audit`,
+/// `cxone_cdp.webhook`) at debug and above, the embedded simulator's at warn;
+/// every other crate's records (rustls, hyper, reqwest...) are off, so a
+/// dependency never prints on a caller's stderr (an untrusted certificate is
+/// reported once, as the typed error) and a hot path never takes the GIL to
+/// ask Python about a debug line. A record logged on
 /// a tokio thread takes the GIL for that call only; no lock of ours is held
 /// while logging, and Python threads never hold the GIL while waiting on
 /// the runtime (`py.detach`), so this cannot deadlock.
@@ -36,17 +40,20 @@ fn init_logging(py: Python<'_>) -> PyResult<()> {
         return Ok(());
     }
     use log::LevelFilter;
-    let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)?
-        .filter(LevelFilter::Warn)
-        .filter_target("cxone_cdp".to_owned(), LevelFilter::Debug)
-        .filter_target(
-            cxone_cdp_core::audit::AUDIT_TARGET.to_owned(),
-            LevelFilter::Debug,
-        )
-        .filter_target(
-            cxone_cdp_core::webhook::WEBHOOK_TARGET.to_owned(),
-            LevelFilter::Debug,
-        );
+    // Targets match by `::` segments, so each dotted name is listed; the
+    // crates' names cover a record logged without a target of its own
+    // (this crate's lib is `cxone_cdp`, so `cxone_cdp::x` is covered too).
+    let own = [
+        ("cxone_cdp", LevelFilter::Debug),
+        (cxone_cdp_core::audit::AUDIT_TARGET, LevelFilter::Debug),
+        (cxone_cdp_core::webhook::WEBHOOK_TARGET, LevelFilter::Debug),
+        ("cxone_cdp_core", LevelFilter::Debug),
+        ("cxone_cdp_simulator", LevelFilter::Warn),
+    ];
+    let logger = own.into_iter().fold(
+        pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)?.filter(LevelFilter::Off),
+        |logger, (target, level)| logger.filter_target(target.to_owned(), level),
+    );
     // Another `log` logger may already be installed (embedding): keep it.
     if let Ok(handle) = logger.install() {
         let _ = LOG_RESET.set(handle);

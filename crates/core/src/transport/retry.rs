@@ -5,10 +5,13 @@
 //!   the header, back off as below.
 //! - 500, 502, 503, 504, connection errors, timeouts and unreadable 200
 //!   bodies: back off `min(base * 2^n, max) * (1 - 0.25 * rand)`.
-//! - Everything else (4xx, validation, pagination faults): no retry.
+//! - Everything else (4xx, validation, pagination faults, TLS failures such
+//!   as an untrusted certificate): no retry.
 //!
-//! `run` drives any async operation through that policy; the HTTP layer and
-//! the token manager both use it, so there is exactly one loop.
+//! Which failures retry is decided once, by `Error::is_retryable`. `run`
+//! drives any async operation through the policy; API calls, the token
+//! manager, discovery and webhook delivery all use it, so there is exactly
+//! one loop.
 
 use std::future::Future;
 use std::time::Duration;
@@ -188,6 +191,8 @@ mod tests {
         assert!(p
             .delay_for(&Error::new(ErrorKind::Timeout, "slow"), 0, 0.0)
             .is_some());
+        let tls = Error::new(ErrorKind::Connection, "untrusted").with_code(crate::error::TLS_CODE);
+        assert!(p.delay_for(&tls, 0, 0.0).is_none());
         assert!(p.delay_for(&Error::validation("bad"), 0, 0.0).is_none());
         assert!(p
             .delay_for(&Error::new(ErrorKind::Pagination, "loop"), 0, 0.0)
