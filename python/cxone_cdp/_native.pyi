@@ -16,6 +16,8 @@ _Member = dict[str, Any]
 _T = TypeVar("_T")
 # What every async twin returns: a coroutine, bound to the loop that awaits it.
 _Call = Coroutine[Any, Any, _T]
+_Filters = Sequence[_Filter] | None
+_Auth = Literal["client_credentials", "access_key"] | None
 
 # --- listings: pages and iterators ---------------------------------------------
 
@@ -57,6 +59,7 @@ class Ready:
 
 @final
 class Querier:
+    # construction
     def __new__(
         cls,
         base_url: str | None,
@@ -76,170 +79,108 @@ class Querier:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         audit_path: str | PathLike[str] | None = None,
-        auth: Literal["client_credentials", "access_key"] | None = None,
+        auth: _Auth = None,
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         issuer: str | None = None,
     ) -> Querier: ...
     @classmethod
     def from_env(cls, **overrides: Any) -> Querier: ...
+    @classmethod
+    def discover(
+        cls, issuer: str | None = None, *, client_id: str, client_secret: str, auth: _Auth = None,
+        access_key_id: str | None = None, access_key_secret: str | None = None,
+        base_url: str | None = None, token_url: str | None = None, **options: Any,
+    ) -> Querier: ...
+    @classmethod
+    def discover_async(
+        cls, issuer: str | None = None, *, client_id: str, client_secret: str, auth: _Auth = None,
+        access_key_id: str | None = None, access_key_secret: str | None = None,
+        base_url: str | None = None, token_url: str | None = None, **options: Any,
+    ) -> _Call[Querier]: ...
     @property
     def base_url(self) -> str | None: ...
     @property
     def client_id(self) -> str: ...
-    def attributes(self) -> dict[str, str]: ...
-    def attributes_async(self) -> _Call[dict[str, str]]: ...
-    def refresh_attributes(self) -> dict[str, str]: ...
-    def refresh_attributes_async(self) -> _Call[dict[str, str]]: ...
-    def count(self, audience_id: str, filters: Sequence[_Filter] | None = None) -> int: ...
-    def count_async(
-        self, audience_id: str, filters: Sequence[_Filter] | None = None
-    ) -> _Call[int]: ...
-    def validate(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        require_nonzero: bool = False,
-    ) -> dict[str, Any]: ...
-    def validate_async(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        require_nonzero: bool = False,
-    ) -> _Call[dict[str, Any]]: ...
-    def members(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        query_id: str | None = None,
-    ) -> list[_Member]: ...
-    def members_async(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        query_id: str | None = None,
-    ) -> _Call[list[_Member]]: ...
-    def iter_members(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        query_id: str | None = None,
-    ) -> MemberIterator: ...
-    def iter_pages(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-        *,
-        cursor: str | None = None,
-    ) -> PageIterator: ...
-    def register_webhook(
-        self, name: str, url: str, events: Sequence[str], enabled: bool = True
-    ) -> dict[str, Any]: ...
-    def register_webhook_async(
-        self, name: str, url: str, events: Sequence[str], enabled: bool = True
-    ) -> _Call[dict[str, Any]]: ...
-    def _counters(self) -> dict[str, int]: ...
-    @staticmethod
-    def _complexity(filters: Sequence[_Filter] | None = None) -> int: ...
     @property
     def auth(self) -> Literal["client_credentials", "access_key"]: ...
     @property
     def issuer(self) -> str | None: ...
     @property
     def area(self) -> str | None: ...
-    @classmethod
-    def discover(
-        cls,
-        issuer: str | None = None,
-        *,
-        client_id: str,
-        client_secret: str,
-        auth: Literal["client_credentials", "access_key"] | None = None,
-        access_key_id: str | None = None,
-        access_key_secret: str | None = None,
-        base_url: str | None = None,
-        token_url: str | None = None,
-        **options: Any,
-    ) -> Querier: ...
-    @classmethod
-    def discover_async(
-        cls,
-        issuer: str | None = None,
-        *,
-        client_id: str,
-        client_secret: str,
-        auth: Literal["client_credentials", "access_key"] | None = None,
-        access_key_id: str | None = None,
-        access_key_secret: str | None = None,
-        base_url: str | None = None,
-        token_url: str | None = None,
-        **options: Any,
-    ) -> _Call[Querier]: ...
+    # the schema, counts and checks
+    def attributes(self) -> dict[str, str]: ...
+    def attributes_async(self) -> _Call[dict[str, str]]: ...
+    def refresh_attributes(self) -> dict[str, str]: ...
+    def refresh_attributes_async(self) -> _Call[dict[str, str]]: ...
+    def count(self, audience_id: str, filters: _Filters = None) -> int: ...
+    def count_async(self, audience_id: str, filters: _Filters = None) -> _Call[int]: ...
+    def validate(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, require_nonzero: bool = False,
+    ) -> dict[str, Any]: ...
+    def validate_async(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, require_nonzero: bool = False,
+    ) -> _Call[dict[str, Any]]: ...
+    @staticmethod
+    def _complexity(filters: _Filters = None) -> int: ...
+    @staticmethod
+    def _check_local(
+        audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> None: ...
+    # listings
+    def members(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, query_id: str | None = None,
+    ) -> list[_Member]: ...
+    def members_async(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, query_id: str | None = None,
+    ) -> _Call[list[_Member]]: ...
+    def iter_members(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, query_id: str | None = None,
+    ) -> MemberIterator: ...
+    def iter_pages(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None,
+        *, cursor: str | None = None,
+    ) -> PageIterator: ...
+    def iter_batches(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> BatchIterator: ...
+    def members_arrow(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> ArrowStreamExportable: ...
+    def members_arrow_async(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> _Call[ArrowStreamExportable]: ...
+    def to_pandas(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> Any: ...
+    def to_polars(
+        self, audience_id: str, filters: _Filters = None, limit: int | None = None
+    ) -> Any: ...
+    # planning
+    def plan_partitions(
+        self, audience_id: str, filters: _Filters = None, *, by: str, partitions: int = 8
+    ) -> list[dict[str, Any]]: ...
+    def plan_partitions_async(
+        self, audience_id: str, filters: _Filters = None, *, by: str, partitions: int = 8
+    ) -> _Call[list[dict[str, Any]]]: ...
+    # webhooks
+    def register_webhook(
+        self, name: str, url: str, events: Sequence[str], enabled: bool = True
+    ) -> dict[str, Any]: ...
+    def register_webhook_async(
+        self, name: str, url: str, events: Sequence[str], enabled: bool = True
+    ) -> _Call[dict[str, Any]]: ...
+    # metrics and the cache
     def metrics(self) -> Metrics: ...
     def metrics_prometheus(self) -> str: ...
     def cache_stats(self) -> dict[str, int | float]: ...
     def clear_cache(self) -> None: ...
-    def plan_partitions(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        *,
-        by: str,
-        partitions: int = 8,
-    ) -> list[dict[str, Any]]: ...
-    def plan_partitions_async(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        *,
-        by: str,
-        partitions: int = 8,
-    ) -> _Call[list[dict[str, Any]]]: ...
-    @staticmethod
-    def _check_local(
-        audience_id: str, filters: Sequence[_Filter] | None = None, limit: int | None = None
-    ) -> None: ...
-    def iter_batches(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-    ) -> BatchIterator: ...
-    def members_arrow(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-    ) -> ArrowStreamExportable: ...
-    def members_arrow_async(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-    ) -> _Call[ArrowStreamExportable]: ...
-    def to_pandas(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-    ) -> Any: ...
-    def to_polars(
-        self,
-        audience_id: str,
-        filters: Sequence[_Filter] | None = None,
-        limit: int | None = None,
-    ) -> Any: ...
+    def _counters(self) -> dict[str, int]: ...
 
 @final
 class BatchIterator(Iterator[ArrowArrayExportable], AsyncIterator[ArrowArrayExportable]):

@@ -16,7 +16,7 @@ use crate::arrow::{batch_to_py, table_to_py};
 use crate::awaitable::awaitable;
 use crate::bridge::{block_on, Bridge};
 use crate::errors::{CdpError, CdpResult};
-use crate::iter::{Feed, Progress};
+use crate::iter::{iterator_protocol, Feed, Progress};
 use crate::runtime::runtime;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
@@ -99,16 +99,6 @@ impl BatchIterator {
 
 #[pymethods]
 impl BatchIterator {
-    /// Returns itself.
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    /// Returns itself.
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
     /// The next record batch; waits (GIL released) while it is fetched.
     fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<PyAny>>> {
         let mut bridge = Bridge::resume(py, &self.progress.clock);
@@ -143,19 +133,9 @@ impl BatchIterator {
             }
         })
     }
-
-    /// Stops the background fetch (also done when the iterator is dropped).
-    fn close(&self) {
-        self.feed.close();
-        self.progress.finish();
-    }
-
-    /// `BatchIterator(audience_id=..., pages=..., rows=...)`: batches and
-    /// rows handed out so far.
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.progress.repr(py, "BatchIterator", "rows")
-    }
 }
+
+iterator_protocol!(BatchIterator, "rows");
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchIterator>()?;

@@ -127,6 +127,43 @@ impl Progress {
     }
 }
 
+/// The protocol every listing iterator shares: `__iter__` and `__aiter__`
+/// return the iterator, `close()` stops the background fetch, the repr shows
+/// what was handed out so far. (Each type has its own `__next__` and
+/// `__anext__`.)
+macro_rules! iterator_protocol {
+    ($ty:ident, $items:literal) => {
+        #[pymethods]
+        impl $ty {
+            /// Returns itself.
+            fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+                slf
+            }
+
+            /// Returns itself.
+            fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+                slf
+            }
+
+            /// Stops the background fetch (also done when the iterator is dropped).
+            fn close(&self) {
+                self.feed.close();
+                self.progress.finish();
+            }
+
+            #[doc = concat!("`", stringify!($ty), "(audience_id=..., pages=..., ", $items, "=...)`: ")]
+            #[doc = "what was handed out so far."]
+            fn __repr__(&self, py: Python<'_>) -> String {
+                self.progress.repr(py, stringify!($ty), $items)
+            }
+        }
+    };
+}
+pub(crate) use iterator_protocol;
+
+iterator_protocol!(MemberIterator, "members");
+iterator_protocol!(PageIterator, "members");
+
 /// An awaitable that is already done (for `__anext__` served from the buffer).
 #[pyclass(module = "cxone_cdp._native", frozen)]
 pub struct Ready {
@@ -197,16 +234,6 @@ impl MemberIterator {
 
 #[pymethods]
 impl MemberIterator {
-    /// Returns itself.
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    /// Returns itself.
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
     /// The next member; waits (GIL released) for the next page when needed.
     fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<PyAny>>> {
         if let Some(x) = Self::pop(&self.buffer) {
@@ -260,18 +287,6 @@ impl MemberIterator {
                 }
             }
         })
-    }
-
-    /// Stops the background fetch (also done when the iterator is dropped).
-    fn close(&self) {
-        self.feed.close();
-        self.progress.finish();
-    }
-
-    /// `MemberIterator(audience_id=..., pages=..., members=...)`: pages
-    /// received and members handed out so far.
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.progress.repr(py, "MemberIterator", "members")
     }
 }
 
@@ -356,16 +371,6 @@ impl PageIterator {
 
 #[pymethods]
 impl PageIterator {
-    /// Returns itself.
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    /// Returns itself.
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
     /// The next page; waits (GIL released) while it is fetched.
     fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<Page>>> {
         let feed = self.feed.clone();
@@ -387,18 +392,6 @@ impl PageIterator {
                 Some(page) => Ok::<_, CdpError>(Python::attach(|py| Page::build(py, page))?),
             }
         })
-    }
-
-    /// Stops the background fetch (also done when the iterator is dropped).
-    fn close(&self) {
-        self.feed.close();
-        self.progress.finish();
-    }
-
-    /// `PageIterator(audience_id=..., pages=..., members=...)`: pages and
-    /// members handed out so far.
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.progress.repr(py, "PageIterator", "members")
     }
 }
 

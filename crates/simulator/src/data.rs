@@ -288,8 +288,7 @@ pub fn matches_in(i: u64, f: &Filter, opts: DataOpts) -> bool {
             }
             Some((*s).cmp(w.as_str()))
         }
-        (AttrVal::Cents(c), Value::Int(w)) => (*c as f64 / 100.0).partial_cmp(&(*w as f64)),
-        (AttrVal::Cents(c), Value::Float(w)) => (*c as f64 / 100.0).partial_cmp(w),
+        (AttrVal::Cents(c), Value::Number(w)) => (*c as f64 / 100.0).partial_cmp(w),
         (AttrVal::Bool(b), Value::Bool(w)) => Some(b.cmp(w)),
         (AttrVal::Date(d), Value::Date(w)) => Some(d.cmp(w)),
         _ => None,
@@ -423,10 +422,10 @@ mod tests {
         assert!(m["attributes"]["city"].is_string());
         assert!(member_json_in(4, opts)["attributes"]["lifetime_value"].is_number());
         for op in [Operator::Eq, Operator::Neq, Operator::Gt, Operator::Lt] {
-            let f = Filter::new("lifetime_value", op, Value::Int(-1));
+            let f = Filter::new("lifetime_value", op, Value::Number(-1.0));
             assert!(!matches_in(3, &f, opts));
         }
-        let f = Filter::new("lifetime_value", Operator::Gt, Value::Int(-1));
+        let f = Filter::new("lifetime_value", Operator::Gt, Value::Number(-1.0));
         assert!(matches_in(3, &f, DataOpts::default()) && matches_in(4, &f, opts));
         let subset = (0..3_000).filter(|&i| in_subset(i)).count();
         assert!(subset > 800 && subset < 1_200, "{subset}");

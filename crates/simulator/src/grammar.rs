@@ -35,66 +35,66 @@ pub enum Operator {
     Contains,
 }
 
+/// The contract's operator table: symbol, complexity weight, and whether
+/// the operator applies to strings, numbers, dates and booleans. `!=` comes
+/// before `=` so the longer symbol is matched first.
+const OPERATORS: [(Operator, &str, u32, [bool; 4]); 5] = [
+    (Operator::Neq, "!=", 2, [true, true, true, true]),
+    (Operator::Eq, "=", 1, [true, true, true, true]),
+    (Operator::Gt, ">", 2, [true, true, true, false]),
+    (Operator::Lt, "<", 2, [true, true, true, false]),
+    (Operator::Contains, "~", 5, [true, false, false, false]),
+];
+
 impl Operator {
+    fn entry(self) -> &'static (Operator, &'static str, u32, [bool; 4]) {
+        OPERATORS
+            .iter()
+            .find(|e| e.0 == self)
+            .expect("every operator is in the table")
+    }
+
     /// The wire symbol.
     pub fn symbol(self) -> &'static str {
-        match self {
-            Operator::Eq => "=",
-            Operator::Neq => "!=",
-            Operator::Gt => ">",
-            Operator::Lt => "<",
-            Operator::Contains => "~",
-        }
+        self.entry().1
     }
 
     /// The contract's complexity weight.
     pub fn weight(self) -> u32 {
-        match self {
-            Operator::Eq => 1,
-            Operator::Contains => 5,
-            Operator::Neq | Operator::Gt | Operator::Lt => 2,
-        }
+        self.entry().2
     }
 
     fn applies_to(self, ty: AttrType) -> bool {
-        match self {
-            Operator::Contains => ty == AttrType::String,
-            Operator::Gt | Operator::Lt => ty != AttrType::Boolean,
-            Operator::Eq | Operator::Neq => true,
-        }
+        self.entry().3[ty as usize]
     }
 }
 
-/// An attribute type as the attributes endpoint lists it.
+/// An attribute type as the attributes endpoint lists it (in the order of
+/// the operator table's columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttrType {
-    String,
-    Number,
-    Boolean,
-    Date,
+    String = 0,
+    Number = 1,
+    Date = 2,
+    Boolean = 3,
 }
 
 impl AttrType {
     /// The name on the wire (`"string"`, `"number"`, ...).
     pub fn name(self) -> &'static str {
-        match self {
-            AttrType::String => "string",
-            AttrType::Number => "number",
-            AttrType::Boolean => "boolean",
-            AttrType::Date => "date",
-        }
+        ["string", "number", "date", "boolean"][self as usize]
     }
 }
 
 /// Attribute name to type.
 pub type Schema = HashMap<String, AttrType>;
 
-/// A filter value, read by its attribute's type.
+/// A filter value, read by its attribute's type. Numbers compare as
+/// decimals, so one `f64` holds them all.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(String),
-    Int(i64),
-    Float(f64),
+    Number(f64),
     Bool(bool),
     Date(NaiveDate),
 }
@@ -104,8 +104,7 @@ impl Value {
     pub fn canonical(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(x) => x.to_string(),
+            Value::Number(x) => x.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Date(d) => d.format("%Y-%m-%d").to_string(),
         }
@@ -148,14 +147,10 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Filter, Refusal> {
         .find(['=', '!', '>', '<', '~'])
         .ok_or_else(|| format!("filter {:?} has no operator", shorten(text)))?;
     let (attribute, rest) = text.split_at(at);
-    let (op, value) = match rest.as_bytes() {
-        [b'!', b'=', ..] => (Operator::Neq, &rest[2..]),
-        [b'!', ..] => return Err(format!("filter {:?}: '!' without '='", shorten(text))),
-        [b'=', ..] => (Operator::Eq, &rest[1..]),
-        [b'>', ..] => (Operator::Gt, &rest[1..]),
-        [b'<', ..] => (Operator::Lt, &rest[1..]),
-        _ => (Operator::Contains, &rest[1..]),
-    };
+    let (op, value) = OPERATORS
+        .iter()
+        .find_map(|(op, sym, ..)| rest.strip_prefix(sym).map(|v| (*op, v)))
+        .ok_or_else(|| format!("filter {:?}: '!' without '='", shorten(text)))?;
     // The name is exactly the text before the symbol: the attributes
     // endpoint names attributes exactly, and a client that sends `city =x`
     // has a bug that trimming here would hide.
@@ -209,15 +204,11 @@ fn read_value(text: &str, ty: AttrType) -> Option<Value> {
             if !digits(whole) || !fraction.is_none_or(digits) {
                 return None;
             }
-            match (fraction, text.parse::<i64>()) {
-                (None, Ok(i)) => Some(Value::Int(i)),
-                // A literal beyond the f64 range is not a number we can compare.
-                _ => text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .map(Value::Float),
-            }
+            // A literal beyond the f64 range is not a number we can compare.
+            text.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(Value::Number)
         }
     }
 }
@@ -275,11 +266,11 @@ mod tests {
         );
         assert_eq!(
             parse("lifetime_value>12.5", &s).unwrap().value,
-            Value::Float(12.5)
+            Value::Number(12.5)
         );
         assert_eq!(
             parse("lifetime_value<-3", &s).unwrap().value,
-            Value::Int(-3)
+            Value::Number(-3.0)
         );
         assert_eq!(parse("is_vip=true", &s).unwrap().value, Value::Bool(true));
         assert_eq!(parse("city~100%", &s).unwrap().op, Operator::Contains);
@@ -327,9 +318,12 @@ mod tests {
             parse("lifetime_value>99999999999999999999", &s)
                 .unwrap()
                 .value,
-            Value::Float(1e20)
+            Value::Number(1e20)
         );
-        assert_eq!(parse("lifetime_value=-0", &s).unwrap().value, Value::Int(0));
+        assert_eq!(
+            parse("lifetime_value=-0", &s).unwrap().value,
+            Value::Number(0.0)
+        );
         // The value keeps its spaces: `city= a` is the value " a".
         assert_eq!(parse("city= a", &s).unwrap().value, Value::Str(" a".into()));
     }

@@ -1,11 +1,10 @@
 //! The `Querier`'s request-and-answer calls, each a sync method and an
 //! `_async` twin over one core async fn: the schema, counts, validation,
-//! webhook registration, partition planning and discovery.
+//! webhook registration and partition planning. (Discovery, which makes a
+//! Querier, is in `discover`.)
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyType};
 
-use super::build::{self, DiscoverArgs};
 use super::out::{AttributeMap, Pythonized, ValidationOut};
 use super::Querier;
 use crate::args::{query, str_arg, AudienceId, Events, Filters, Limit};
@@ -207,86 +206,5 @@ impl Querier {
     ) -> CdpResult<Bound<'py, PyAny>> {
         let plan = plan_args(audience_id, filters, by, partitions)?;
         Ok(awaitable(py, lift(plan.run(self.live_client()?)))?)
-    }
-
-    /// A Querier whose token endpoint and API base URL come from discovery
-    /// against `issuer` (default: the usual CXone issuer), resolved now;
-    /// explicit `base_url` / `token_url` win (their documents are not asked for).
-    #[classmethod]
-    #[pyo3(signature = (issuer=None, *, client_id, client_secret, auth=None, access_key_id=None,
-        access_key_secret=None, base_url=None, token_url=None, **options))]
-    #[allow(clippy::too_many_arguments)]
-    fn discover<'py>(
-        cls: &Bound<'py, PyType>,
-        issuer: Option<&Bound<'py, PyAny>>,
-        client_id: &Bound<'py, PyAny>,
-        client_secret: &Bound<'py, PyAny>,
-        auth: Option<&Bound<'py, PyAny>>,
-        access_key_id: Option<&Bound<'py, PyAny>>,
-        access_key_secret: Option<&Bound<'py, PyAny>>,
-        base_url: Option<&Bound<'py, PyAny>>,
-        token_url: Option<&Bound<'py, PyAny>>,
-        options: Option<&Bound<'py, PyDict>>,
-    ) -> CdpResult<Bound<'py, PyAny>> {
-        let args = DiscoverArgs {
-            issuer,
-            client_id,
-            client_secret,
-            auth,
-            access_key_id,
-            access_key_secret,
-            base_url,
-            token_url,
-        };
-        let q = build::for_discovery(cls, args, options)?;
-        let client = q
-            .cast::<Querier>()
-            .map_err(PyErr::from)?
-            .get()
-            .client
-            .clone();
-        block_on(cls.py(), async move { client.discover().await })?;
-        Ok(q)
-    }
-
-    /// `await Querier.discover_async(...)`: like `discover`, without blocking.
-    #[classmethod]
-    #[pyo3(signature = (issuer=None, *, client_id, client_secret, auth=None, access_key_id=None,
-        access_key_secret=None, base_url=None, token_url=None, **options))]
-    #[allow(clippy::too_many_arguments)]
-    fn discover_async<'py>(
-        cls: &Bound<'py, PyType>,
-        issuer: Option<&Bound<'py, PyAny>>,
-        client_id: &Bound<'py, PyAny>,
-        client_secret: &Bound<'py, PyAny>,
-        auth: Option<&Bound<'py, PyAny>>,
-        access_key_id: Option<&Bound<'py, PyAny>>,
-        access_key_secret: Option<&Bound<'py, PyAny>>,
-        base_url: Option<&Bound<'py, PyAny>>,
-        token_url: Option<&Bound<'py, PyAny>>,
-        options: Option<&Bound<'py, PyDict>>,
-    ) -> CdpResult<Bound<'py, PyAny>> {
-        let args = DiscoverArgs {
-            issuer,
-            client_id,
-            client_secret,
-            auth,
-            access_key_id,
-            access_key_secret,
-            base_url,
-            token_url,
-        };
-        let q = build::for_discovery(cls, args, options)?;
-        let client = q
-            .cast::<Querier>()
-            .map_err(PyErr::from)?
-            .get()
-            .client
-            .clone();
-        let q = q.unbind();
-        Ok(awaitable(cls.py(), async move {
-            client.discover().await?;
-            Ok::<_, CdpError>(q)
-        })?)
     }
 }

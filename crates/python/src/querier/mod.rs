@@ -11,6 +11,7 @@
 
 mod build;
 mod calls;
+mod discover;
 mod listing;
 mod out;
 
