@@ -171,6 +171,20 @@ pub fn excerpt(body: &[u8], max: usize) -> String {
     out
 }
 
+impl Error {
+    /// The error for a task that panicked: a bug, reported as an exception
+    /// (code `panic`) and logged, never an abort.
+    pub fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        log::error!(target: "cxone_cdp", "internal error (panic): {msg}");
+        Error::new(ErrorKind::Other, format!("internal error (panic): {msg}")).with_code("panic")
+    }
+}
+
 /// `Ok` when an object made in process `created_pid` may be used here; after
 /// `fork()` the clear error to raise instead of reusing the parent's
 /// connections or waiting on its runtime's tasks (which would hang: a child

@@ -148,14 +148,7 @@ where
 /// The core error for a task that panicked or was cancelled.
 pub fn join_error(e: JoinError) -> Error {
     if e.is_panic() {
-        let payload = e.into_panic();
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        log::error!(target: "cxone_cdp", "internal error (panic): {msg}");
-        Error::new(ErrorKind::Other, format!("internal error (panic): {msg}")).with_code("panic")
+        Error::panicked(e.into_panic().as_ref())
     } else {
         Error::new(ErrorKind::Other, "the operation was cancelled").with_code("cancelled")
     }

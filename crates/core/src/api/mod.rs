@@ -298,36 +298,26 @@ impl Client {
         require_nonzero: bool,
     ) -> Result<Validation> {
         let started = std::time::Instant::now();
-        let out = self
-            .validate_inner(audience_id, filters, limit, require_nonzero)
-            .await;
+        let out = async {
+            let query = Query::new(audience_id, filters.to_vec(), limit);
+            let prepared = self.prepare(query).await?;
+            let count = self.count_prepared(&prepared).await?;
+            if require_nonzero && count == 0 {
+                return Err(
+                    Error::validation("the query matches no members (count is 0)")
+                        .with_code("empty_result"),
+                );
+            }
+            Ok(Validation {
+                audience_id: audience_id.to_string(),
+                filters: filters.len(),
+                complexity: filter::complexity(filters),
+                count,
+            })
+        }
+        .await;
         self.inner.reporter.finish_simple(out.is_ok(), started);
         out
-    }
-
-    async fn validate_inner(
-        &self,
-        audience_id: &str,
-        filters: &[Filter],
-        limit: u32,
-        require_nonzero: bool,
-    ) -> Result<Validation> {
-        let prepared = self
-            .prepare(Query::new(audience_id, filters.to_vec(), limit))
-            .await?;
-        let count = self.count_prepared(&prepared).await?;
-        if require_nonzero && count == 0 {
-            return Err(
-                Error::validation("the query matches no members (count is 0)")
-                    .with_code("empty_result"),
-            );
-        }
-        Ok(Validation {
-            audience_id: audience_id.to_string(),
-            filters: filters.len(),
-            complexity: filter::complexity(filters),
-            count,
-        })
     }
 
     /// Registers a webhook; returns the server's object (with its `id`).

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::task::AbortHandle;
 
 use crate::completion::Listing;
-use crate::error::{check_same_process, Error, ErrorKind, Result};
+use crate::error::{check_same_process, Error, Result};
 
 /// A listing's pages, fetched ahead in the background.
 pub struct Prefetch<T> {
@@ -64,7 +64,7 @@ impl<T: Send + 'static> Prefetch<T> {
         let walk = walk(tx, open, listing, items);
         let task = runtime.spawn(async move {
             if let Err(payload) = AssertUnwindSafe(walk).catch_unwind().await {
-                let _ = panic_tx.send(Err(panicked(payload.as_ref()))).await;
+                let _ = panic_tx.send(Err(Error::panicked(payload.as_ref()))).await;
             }
         });
         Prefetch {
@@ -137,20 +137,10 @@ async fn walk<T, S, F>(
     }
 }
 
-/// The error a panicked walk hands over (a bug, never an abort).
-fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    log::error!(target: "cxone_cdp", "internal error (panic): {msg}");
-    Error::new(ErrorKind::Other, format!("internal error (panic): {msg}")).with_code("panic")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
