@@ -215,20 +215,13 @@ fn read_value(text: &str, ty: AttrType) -> Option<Value> {
 
 /// A strict `YYYY-MM-DD` (ASCII digits, a real calendar day).
 pub fn read_date(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
-    let shaped = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shaped {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| text[r].parse::<u32>().ok();
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
 /// Total complexity of a query's filters.
@@ -239,18 +232,7 @@ pub fn complexity(filters: &[Filter]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn schema() -> Schema {
-        [
-            ("city", AttrType::String),
-            ("lifetime_value", AttrType::Number),
-            ("is_vip", AttrType::Boolean),
-            ("last_purchase_date", AttrType::Date),
-        ]
-        .into_iter()
-        .map(|(n, t)| (n.to_string(), t))
-        .collect()
-    }
+    use crate::data::schema;
 
     #[test]
     fn reads_each_symbol_and_type() {

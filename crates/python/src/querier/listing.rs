@@ -130,35 +130,39 @@ impl Querier {
         let q = query(audience_id, filters, limit)?;
         Ok(members_table_async(py, self.live_client()?, q)?)
     }
-
-    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
-    #[pyo3(signature = (audience_id, filters=None, limit=None))]
-    fn to_pandas(
-        &self,
-        py: Python<'_>,
-        audience_id: AudienceId,
-        filters: Option<Filters>,
-        limit: Option<Limit>,
-    ) -> CdpResult<Py<PyAny>> {
-        crate::batches::frame(py, "to_pandas", || {
-            self.members_arrow(py, audience_id, filters, limit)
-        })
-    }
-
-    /// `members_arrow(...)` as a polars DataFrame (needs polars).
-    #[pyo3(signature = (audience_id, filters=None, limit=None))]
-    fn to_polars(
-        &self,
-        py: Python<'_>,
-        audience_id: AudienceId,
-        filters: Option<Filters>,
-        limit: Option<Limit>,
-    ) -> CdpResult<Py<PyAny>> {
-        crate::batches::frame(py, "to_polars", || {
-            self.members_arrow(py, audience_id, filters, limit)
-        })
-    }
 }
+
+/// `to_pandas` and `to_polars`: `members_arrow(...)` converted by
+/// `cxone_cdp._frames` (whose extra is checked before any request).
+macro_rules! frame {
+    ($(#[$doc:meta])* $name:ident) => {
+        #[pymethods]
+        impl Querier {
+            $(#[$doc])*
+            #[pyo3(signature = (audience_id, filters=None, limit=None))]
+            fn $name(
+                &self,
+                py: Python<'_>,
+                audience_id: AudienceId,
+                filters: Option<Filters>,
+                limit: Option<Limit>,
+            ) -> CdpResult<Py<PyAny>> {
+                crate::batches::frame(py, stringify!($name), || {
+                    self.members_arrow(py, audience_id, filters, limit)
+                })
+            }
+        }
+    };
+}
+
+frame!(
+    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
+    to_pandas
+);
+frame!(
+    /// `members_arrow(...)` as a polars DataFrame (needs polars).
+    to_polars
+);
 
 /// The listing on this thread: waits through one [`Bridge`] (so Ctrl-C is
 /// checked every tick of the whole call), converts each page as it comes.
