@@ -355,6 +355,15 @@ mod tests {
 
     const PQ: &str = "/api/v2/audiences/a/members?limit=100";
 
+    /// A cache of 4 entries with a manual clock, holding `b` under the key
+    /// of [`PQ`].
+    fn holding(ttl_secs: u64, b: &str) -> (ResponseCache, Arc<ManualClock>, CacheKey) {
+        let (cache, clock) = manual(4, ttl_secs);
+        let k = key("http://h", "c", PQ);
+        cache.put(k, body(b));
+        (cache, clock, k)
+    }
+
     #[test]
     fn key_depends_on_every_part() {
         let base = key("http://h", "c", PQ);
@@ -390,9 +399,7 @@ mod tests {
 
     #[test]
     fn ttl_expiry_removes_and_counts() {
-        let (cache, clock) = manual(4, 120);
-        let k = key("http://h", "c", PQ);
-        cache.put(k, body("abc"));
+        let (cache, clock, k) = holding(120, "abc");
         clock.advance(Duration::from_secs(119));
         assert!(cache.get(&k).is_some(), "still fresh at 119 s");
         clock.advance(Duration::from_secs(1));
@@ -407,9 +414,7 @@ mod tests {
 
     #[test]
     fn put_again_refreshes_ttl_and_replaces_body() {
-        let (cache, clock) = manual(4, 10);
-        let k = key("http://h", "c", PQ);
-        cache.put(k, body("old"));
+        let (cache, clock, k) = holding(10, "old");
         clock.advance(Duration::from_secs(8));
         cache.put(k, body("newer"));
         clock.advance(Duration::from_secs(8));
@@ -468,9 +473,7 @@ mod tests {
 
     #[test]
     fn clear_empties_but_keeps_counters() {
-        let (cache, _) = manual(4, 60);
-        let k = key("h", "c", "/a");
-        cache.put(k, body("xyz"));
+        let (cache, _, k) = holding(60, "xyz");
         assert!(cache.get(&k).is_some());
         cache.clear();
         assert!(cache.get(&k).is_none());

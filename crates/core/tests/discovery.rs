@@ -1,4 +1,8 @@
 //! Discovery and both auth modes against the embedded simulator.
+
+mod common;
+
+use common::concurrent;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::config::{AuthMode, Config};
 use cxone_cdp_core::error::ErrorKind;
@@ -161,14 +165,6 @@ async fn refresh_and_replay_in_access_key_mode() {
     assert_eq!(s.well_known.get("cxone-configuration"), Some(&1));
     // Single flight: many concurrent callers after a revocation, one refresh.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.count(AUDIENCE_ID, &[]).await })
-        })
-        .collect();
-    for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), 250);
-    }
+    assert_eq!(concurrent::counts(&client, 8, AUDIENCE_ID).await, [250; 8]);
     assert_eq!(sim.stats().token_by_grant.get("password"), Some(&3));
 }

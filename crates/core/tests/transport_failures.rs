@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::mock_api::{ok, start, token_ok, AUD};
+use common::mock_api::{always, ok, serve, AUD};
 use common::servers::{closed_port, hang_up, silent, untrusted_tls};
 use cxone_cdp_core::api::Client;
 use cxone_cdp_core::config::Config;
@@ -58,7 +58,7 @@ async fn untrusted_certificate_fails_at_once_with_code_tls() {
 async fn untrusted_api_host_is_not_retried_either() {
     // Tokens from a plain-HTTP endpoint, the API behind the untrusted
     // certificate: the API call fails the same way, after one connection.
-    let (token_side, _mock) = start(|_, _, _| ok("{}"), token_ok, Duration::ZERO).await;
+    let (token_side, _mock) = serve(always(ok("{}"))).await;
     let server = untrusted_tls().await;
     let mut c = config(format!("https://127.0.0.1:{}", server.port));
     c.token_url = Some(format!("{}/oauth/token", token_side.config().base_url));

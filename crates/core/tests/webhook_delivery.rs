@@ -110,6 +110,12 @@ async fn start(r: Receiver) -> String {
     format!("http://{addr}/cb")
 }
 
+/// Delivers [`payload`] to a fresh receiver `r` with the test client.
+async fn deliver_to(r: &Receiver, secret: Option<&str>, policy: DeliveryPolicy) -> DeliveryOutcome {
+    let url = start(r.clone()).await;
+    deliver(&client(), &url, &payload(), secret, policy).await
+}
+
 fn payload() -> CallbackPayload {
     CallbackPayload::new(
         "QRY-001",
@@ -120,10 +126,22 @@ fn payload() -> CallbackPayload {
 }
 
 fn webhook_logs(level: log::Level) -> Vec<logs::Captured> {
-    logs::take()
-        .into_iter()
-        .filter(|c| c.target == WEBHOOK_TARGET && c.level == level)
-        .collect()
+    of_level(&logs::take(), level).cloned().collect()
+}
+
+fn of_level(all: &[logs::Captured], level: log::Level) -> impl Iterator<Item = &logs::Captured> {
+    all.iter()
+        .filter(move |c| c.target == WEBHOOK_TARGET && c.level == level)
+}
+
+/// The URL's user, password and query token and the signing secret of the
+/// leak tests appear in none of `logged` nor in `err`.
+fn assert_no_leak(logged: &[logs::Captured], err: &str) {
+    for text in logged.iter().map(|c| c.message.as_str()).chain([err]) {
+        for secret in ["hookpass", "hookuser", "tok123", "sig-secret"] {
+            assert!(!text.contains(secret), "{secret} leaked in {text:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -159,8 +177,7 @@ async fn delivers_signed_json() {
 async fn no_secret_no_signature() {
     for secret in [None, Some("")] {
         let r = Receiver::default();
-        let url = start(r.clone()).await;
-        let out = deliver(&client(), &url, &payload(), secret, fast()).await;
+        let out = deliver_to(&r, secret, fast()).await;
         assert!(out.delivered);
         assert!(!r.got.lock().unwrap()[0].0.contains_key("x-signature-256"));
     }
@@ -168,12 +185,8 @@ async fn no_secret_no_signature() {
 
 #[tokio::test]
 async fn server_errors_are_retried() {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(vec![503, 500])),
-        ..Default::default()
-    };
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), Some("k"), fast()).await;
+    let r = Receiver::answering(&[503, 500]);
+    let out = deliver_to(&r, Some("k"), fast()).await;
     assert!(out.delivered);
     assert_eq!((out.attempts, out.status), (3, Some(200)));
     let got = r.got.lock().unwrap();
@@ -185,28 +198,20 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn retries_are_bounded() {
     logs::start();
-    let r = Receiver {
-        script: Arc::new(Mutex::new(vec![502; 10])),
-        ..Default::default()
-    };
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), None, fast()).await;
+    let r = Receiver::answering(&[502; 10]);
+    let out = deliver_to(&r, None, fast()).await;
     assert!(!out.delivered);
     assert_eq!((out.attempts, out.status), (3, Some(502)));
     assert_eq!(out.last_error.as_deref(), Some("HTTP 502"));
-    assert_eq!(r.got.lock().unwrap().len(), 3);
+    assert_eq!(r.hits(), 3);
     let warns = webhook_logs(log::Level::Warn);
     assert_eq!(warns.len(), 1, "{warns:?}");
 }
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(vec![400, 400])),
-        ..Default::default()
-    };
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), None, fast()).await;
+    let r = Receiver::answering(&[400, 400]);
+    let out = deliver_to(&r, None, fast()).await;
     assert!(!out.delivered);
     assert_eq!((out.attempts, out.status), (1, Some(400)));
 }
@@ -217,12 +222,11 @@ async fn slow_receiver_times_out_and_is_retried() {
         delay: Some(Duration::from_secs(5)),
         ..Default::default()
     };
-    let url = start(r.clone()).await;
     let policy = DeliveryPolicy {
         timeout: Duration::from_millis(150),
         ..policy(2)
     };
-    let out = deliver(&client(), &url, &payload(), None, policy).await;
+    let out = deliver_to(&r, None, policy).await;
     assert!(!out.delivered);
     assert_eq!(out.attempts, 2);
     let err = out.last_error.unwrap();
@@ -243,26 +247,15 @@ async fn dead_url_fails_quickly_without_leaking() {
     // generous bound: refused connections plus ~70 ms of backoff
     assert!(started.elapsed() < Duration::from_secs(5));
     let captured = logs::take();
-    assert!(captured
-        .iter()
-        .any(|c| c.level == log::Level::Warn && c.target == WEBHOOK_TARGET));
-    for text in captured
-        .iter()
-        .map(|c| c.message.as_str())
-        .chain([err.as_str()])
-    {
-        for secret in ["hookpass", "hookuser", "tok123", "sig-secret"] {
-            assert!(!text.contains(secret), "{secret} leaked in {text:?}");
-        }
-    }
+    assert!(of_level(&captured, log::Level::Warn).next().is_some());
+    assert_no_leak(&captured, &err);
 }
 
 #[tokio::test]
 async fn a_503_is_retried_until_the_policy_gives_up() {
     logs::start();
     let r = Receiver::answering(&[503; 10]);
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), Some("k"), policy(5)).await;
+    let out = deliver_to(&r, Some("k"), policy(5)).await;
     assert_eq!(
         out,
         DeliveryOutcome {
@@ -274,22 +267,16 @@ async fn a_503_is_retried_until_the_policy_gives_up() {
     );
     assert_eq!(r.hits(), 5, "the policy's attempts, no more");
     let all = logs::take();
-    let retries = all
-        .iter()
-        .filter(|c| c.target == WEBHOOK_TARGET && c.level == log::Level::Debug)
+    let retries = of_level(&all, log::Level::Debug)
         .filter(|c| c.message.contains("retrying"))
         .count();
     assert_eq!(retries, 4, "{all:?}");
-    let warns: Vec<_> = all
-        .iter()
-        .filter(|c| c.target == WEBHOOK_TARGET && c.level == log::Level::Warn)
-        .collect();
+    let warns: Vec<_> = of_level(&all, log::Level::Warn).collect();
     assert_eq!(warns.len(), 1, "{warns:?}");
     assert!(warns[0].message.contains("after 5 attempt(s): HTTP 503"));
     // One attempt in all when the policy allows no retry.
     let r = Receiver::answering(&[503]);
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), None, policy(1)).await;
+    let out = deliver_to(&r, None, policy(1)).await;
     assert_eq!((out.delivered, out.attempts, r.hits()), (false, 1, 1));
 }
 
@@ -297,8 +284,7 @@ async fn a_503_is_retried_until_the_policy_gives_up() {
 async fn the_api_retry_policy_decides() {
     // 429 (with Retry-After) and 504 are retried, as for API calls.
     let r = Receiver::answering(&[429, 504]);
-    let url = start(r.clone()).await;
-    let out = deliver(&client(), &url, &payload(), None, fast()).await;
+    let out = deliver_to(&r, None, fast()).await;
     assert_eq!(
         (out.delivered, out.attempts, out.status),
         (true, 3, Some(200))
@@ -307,8 +293,7 @@ async fn the_api_retry_policy_decides() {
     // 400, 401, 404 and 501 are final, as for API calls.
     for status in [400, 401, 404, 501] {
         let r = Receiver::answering(&[status, status]);
-        let url = start(r.clone()).await;
-        let out = deliver(&client(), &url, &payload(), None, fast()).await;
+        let out = deliver_to(&r, None, fast()).await;
         assert_eq!(
             (out.delivered, out.attempts, out.status),
             (false, 1, Some(status))
@@ -337,15 +322,7 @@ async fn untrusted_receiver_certificate_is_one_attempt() {
     assert!(err.starts_with(&want), "{err}");
     let warns = webhook_logs(log::Level::Warn);
     assert_eq!(warns.len(), 1, "{warns:?}");
-    for text in warns
-        .iter()
-        .map(|c| c.message.as_str())
-        .chain([err.as_str()])
-    {
-        for secret in ["hookpass", "hookuser", "tok123", "sig-secret"] {
-            assert!(!text.contains(secret), "{secret} leaked in {text:?}");
-        }
-    }
+    assert_no_leak(&warns, &err);
 }
 
 #[tokio::test]
@@ -361,4 +338,12 @@ async fn refused_receiver_is_retried_and_named_by_host_and_port() {
                 .as_str()
         )
     );
+}
+
+#[tokio::test]
+async fn unusable_url_makes_no_attempt() {
+    for url in ["", "ftp://127.0.0.1/x", "127.0.0.1:80/cb", "http://"] {
+        let out = deliver(&client(), url, &payload(), None, DeliveryPolicy::default()).await;
+        assert_eq!((out.delivered, out.attempts), (false, 0), "{url}");
+    }
 }

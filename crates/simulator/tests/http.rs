@@ -3,34 +3,19 @@
 
 mod common;
 
-use common::{client, get, token, walk};
-use cxone_cdp_simulator::{SimConfig, Simulator, AUDIENCE_ID};
+use common::{client, get, ragged, token, walk};
+use cxone_cdp_simulator::{SimConfig, Simulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walks_with_short_and_empty_pages_and_survives_restart() {
-    let cfg = SimConfig {
-        members: 1_000,
-        short_pages: true,
-        empty_page_every: Some(3),
-        ..SimConfig::default()
-    };
-    let sim = Simulator::start(cfg, 0).await.unwrap();
+    let sim = Simulator::start(ragged(), 0).await.unwrap();
     assert!(sim.base_url().starts_with("http://127.0.0.1:"));
     assert!(sim.ca_path().is_none() && sim.ca_pem().is_none());
     let c = client();
     let tok = token(&c, &sim).await;
-    let w = walk(&c, &sim, &tok, AUDIENCE_ID, "lifetime_value>1000", 40).await;
-    let want = sim
-        .expected_members(AUDIENCE_ID, &["lifetime_value>1000"])
-        .unwrap();
-    assert!(!want.is_empty());
-    assert_eq!(w.items, want);
+    let w = walk(&c, &sim, &tok, "lifetime_value>1000", 40).await;
     // Stateless cursors survive a restart.
-    let url = format!(
-        "{}&cursor={}",
-        w.base,
-        common::encode(&w.first_cursor.unwrap())
-    );
+    let url = w.second_page_url();
     let before = get(&c, &url, &tok).await;
     sim.restart();
     // A new connection (a pooled one was closed by the restart).

@@ -1,6 +1,7 @@
 //! A small mock of the API on 127.0.0.1 (axum): a token endpoint and a
 //! fallback API handler, both scripted by closures and counted, and a
-//! `Client` pointed at it with fast retries.
+//! `Client` pointed at it with fast retries; the replies and scripts the
+//! tests share.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,11 @@ pub type Reply = (u16, Vec<(&'static str, String)>, String);
 type ApiFn = dyn Fn(&str, u64, &str) -> Reply + Send + Sync;
 type TokenFn = dyn Fn(u64) -> Reply + Send + Sync;
 
+/// A script for the API handler: the path and query, the call's number
+/// (from 1) and the `Authorization` header in, the reply out.
+pub trait Script: Fn(&str, u64, &str) -> Reply + Send + Sync + 'static {}
+impl<F: Fn(&str, u64, &str) -> Reply + Send + Sync + 'static> Script for F {}
+
 pub struct Mock {
     pub tokens: AtomicU64,
     pub api: AtomicU64,
@@ -29,7 +35,20 @@ pub struct Mock {
 pub const ATTRS: &str = r#"{"items":[{"name":"city","type":"string"},{"name":"lifetime_value","type":"number"},{"name":"is_vip","type":"boolean"},{"name":"last_purchase_date","type":"date"}]}"#;
 
 pub fn ok(body: &str) -> Reply {
-    (200, vec![], body.to_string())
+    reply_with(200, body)
+}
+
+/// A reply with `status` and `body`, no extra headers.
+pub fn reply_with(status: u16, body: &str) -> Reply {
+    (status, vec![], body.to_string())
+}
+
+/// An API error body as the contract has it: `{"code", "message"}`.
+pub fn api_error(status: u16, code: &str, message: &str) -> Reply {
+    reply_with(
+        status,
+        &format!(r#"{{"code":"{code}","message":"{message}"}}"#),
+    )
 }
 
 pub fn token_ok(n: u64) -> Reply {
@@ -76,6 +95,13 @@ async fn api_handler(
     reply((m.api_fn)(&pq, n, &auth))
 }
 
+/// [`start`] with a token endpoint that always succeeds, at once.
+pub async fn serve(
+    api_fn: impl Fn(&str, u64, &str) -> Reply + Send + Sync + 'static,
+) -> (Client, Arc<Mock>) {
+    start(api_fn, token_ok, Duration::ZERO).await
+}
+
 pub async fn start(
     api_fn: impl Fn(&str, u64, &str) -> Reply + Send + Sync + 'static,
     token_fn: impl Fn(u64) -> Reply + Send + Sync + 'static,
@@ -115,6 +141,43 @@ pub fn page(ids: &[u32], next: Option<&str>) -> String {
         r#"{{"items":[{}],"nextPageToken":{next}}}"#,
         items.join(",")
     )
+}
+
+/// A members page cut off in the middle of its first member.
+pub const TRUNCATED: &str = r#"{"items":[{"memberId":"m1""#;
+
+/// Every call answered with `r`.
+pub fn always(r: Reply) -> impl Script {
+    move |_: &str, _: u64, _: &str| r.clone()
+}
+
+/// Every call answered with a count of `n`.
+pub fn count_of(n: u64) -> impl Script {
+    always(ok(&format!(r#"{{"count":{n}}}"#)))
+}
+
+/// The first `failures` calls answered with `failure`, the later ones as
+/// `then` answers them.
+pub fn failing_first(failures: u64, failure: Reply, then: impl Script) -> impl Script {
+    move |pq: &str, n: u64, auth: &str| {
+        if n <= failures {
+            failure.clone()
+        } else {
+            then(pq, n, auth)
+        }
+    }
+}
+
+/// A listing whose cursors go round: the first page hands out `a`, `a`
+/// hands out `b` and `b` hands out `a` again.
+pub fn cursor_cycle(pq: &str, _: u64, _: &str) -> Reply {
+    if pq.contains("cursor=b") {
+        ok(&page(&[2], Some("a")))
+    } else if pq.contains("cursor=a") {
+        ok(&page(&[1], Some("b")))
+    } else {
+        ok(&page(&[0], Some("a")))
+    }
 }
 
 pub fn ids(members: &[Json]) -> Vec<String> {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 
 /// A running server: its port and how many connections it accepted.
@@ -26,6 +26,22 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A server on a free port that counts each connection it accepts, then
+/// hands it to `handle`.
+async fn counting(mut handle: impl FnMut(TcpStream) + Send + 'static) -> Counted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            handle(stream);
+        }
+    });
+    Counted { port, accepted }
+}
+
 /// A TLS server for `127.0.0.1` and `localhost` with a self-signed
 /// certificate made now, so no root store knows its issuer. A handshake that
 /// succeeded anyway gets an HTTP 503, which no test takes for a TLS failure.
@@ -42,56 +58,29 @@ pub async fn untrusted_tls() -> Counted {
         .with_single_cert(vec![cert.cert.der().clone()], key.into())
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                if let Ok(mut tls) = acceptor.accept(stream).await {
-                    let _ = tls
-                        .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    Counted { port, accepted }
+    counting(move |stream| {
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if let Ok(mut tls) = acceptor.accept(stream).await {
+                let _ = tls
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            }
+        });
+    })
+    .await
 }
 
 /// A TCP server that accepts each connection and closes it before reading
 /// a byte (a dropped connection, as a client sees it).
 pub async fn hang_up() -> Counted {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    Counted { port, accepted }
+    counting(drop).await
 }
 
 /// A TCP server that accepts each connection and never answers.
 pub async fn silent() -> Counted {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            open.push(stream);
-        }
-    });
-    Counted { port, accepted }
+    let mut open = Vec::new();
+    counting(move |stream| open.push(stream)).await
 }

@@ -1,12 +1,12 @@
 //! Helpers shared by the simulator's integration tests: a reqwest client
-//! (plain, or trusting a simulator's throwaway CA), the token, and a full
-//! cursor walk of a members listing.
+//! (plain, or trusting a simulator's throwaway CA), the token request, a
+//! ragged data set and a full cursor walk of a members listing.
 
 #![allow(dead_code)] // each test binary uses its own share of these
 
 use std::collections::HashSet;
 
-use cxone_cdp_simulator::Simulator;
+use cxone_cdp_simulator::{SimConfig, Simulator, AUDIENCE_ID};
 
 pub fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -34,14 +34,15 @@ pub fn client_trusting(sim: &Simulator) -> reqwest::Client {
         .expect("client with the simulator's CA")
 }
 
-pub async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
-    let r = c
-        .post(sim.token_url())
+/// The simulator's client-credentials token request, not yet sent.
+pub fn token_request(c: &reqwest::Client, sim: &Simulator) -> reqwest::RequestBuilder {
+    c.post(sim.token_url())
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&client_id=sim-client&client_secret=sim-secret")
-        .send()
-        .await
-        .unwrap();
+}
+
+pub async fn token(c: &reqwest::Client, sim: &Simulator) -> String {
+    let r = token_request(c, sim).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
     v["access_token"].as_str().unwrap().to_string()
@@ -56,6 +57,16 @@ pub async fn get(c: &reqwest::Client, url: &str, tok: &str) -> (u16, serde_json:
     )
 }
 
+/// 1,000 members served in short pages with an empty page every third.
+pub fn ragged() -> SimConfig {
+    SimConfig {
+        members: 1_000,
+        short_pages: true,
+        empty_page_every: Some(3),
+        ..SimConfig::default()
+    }
+}
+
 /// A whole listing: every page from the first to `nextPageToken: null`.
 pub struct Walk {
     /// The members in listing order.
@@ -65,18 +76,27 @@ pub struct Walk {
     pub base: String,
 }
 
-/// Walks `audience` under one decoded wire filter, with `limit`, asserting
-/// that every page is a 200 and no cursor repeats.
+impl Walk {
+    /// The URL of the page after the first: the first cursor on the first
+    /// page's URL.
+    pub fn second_page_url(&self) -> String {
+        let cursor = self.first_cursor.as_deref().expect("more than one page");
+        format!("{}&cursor={}", self.base, encode(cursor))
+    }
+}
+
+/// Walks [`AUDIENCE_ID`] under one decoded wire filter, with `limit`,
+/// asserting that every page is a 200, no cursor repeats and the members are
+/// the simulator's expected ones for that filter, and not none.
 pub async fn walk(
     c: &reqwest::Client,
     sim: &Simulator,
     tok: &str,
-    audience: &str,
     filter: &str,
     limit: u32,
 ) -> Walk {
     let base = format!(
-        "{}/api/v2/audiences/{audience}/members?limit={limit}&filter={}",
+        "{}/api/v2/audiences/{AUDIENCE_ID}/members?limit={limit}&filter={}",
         sim.base_url(),
         encode(filter)
     );
@@ -95,6 +115,9 @@ pub async fn walk(
         first_cursor.get_or_insert_with(|| next.to_string());
         url = format!("{base}&cursor={}", encode(next));
     }
+    let want = sim.expected_members(AUDIENCE_ID, &[filter]).unwrap();
+    assert!(!want.is_empty(), "{filter} selects some members");
+    assert_eq!(items, want, "{filter}");
     Walk {
         items,
         first_cursor,
