@@ -3,7 +3,8 @@
     python bench/bench_decode.py [--pages 100] [--members 1000] [--repeat 3]
 
 Generates page bodies shaped like the contract's members (the simulator's
-attributes, awkward city strings included), then times, best of --repeat:
+attributes, its schema read from the simulator, awkward city strings
+included), then times, best of --repeat:
 
 - native table:   `_native._decode_pages_table(bodies, schema)` -> `pyarrow.table()`
 - native batches: `_native._decode_page_arrow(body, schema)` per page (the
@@ -26,15 +27,11 @@ from collections.abc import Callable
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from _common import simulator_schema
 from cxone_cdp import _native
 
-SCHEMA = [
-    ("lifecycle_stage", "string"),
-    ("last_purchase_date", "date"),
-    ("city", "string"),
-    ("lifetime_value", "number"),
-    ("is_vip", "boolean"),
-]
+#: The attribute schema the pages follow, (name, type): the simulator's, read by main().
+SCHEMA: list[tuple[str, str]] = []
 CITIES = ["São Paulo", "Rock & Roll", "a+b=c", "100%", "x#y", "Lyon", "Zürich"]
 STAGES = ["new", "active", "lapsed", "churned"]
 
@@ -118,6 +115,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
+    SCHEMA[:] = simulator_schema()
     bodies = make_bodies(args.pages, args.members)
     total = args.pages * args.members
     mb = sum(map(len, bodies)) / 1e6

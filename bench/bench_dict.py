@@ -27,33 +27,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import httpx
 import orjson
+from _common import bare_pages
 from cxone_cdp import _native
-from cxone_cdp.testing import AUDIENCE_ID, Simulator
-
-
-def fetch_bodies(sim: Simulator, limit: int) -> list[bytes]:
-    with httpx.Client(timeout=60) as c:
-        tok = c.post(
-            sim.token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sim.client_id,
-                "client_secret": sim.client_secret,
-                "scope": "audiences:read",
-            },
-        ).json()["access_token"]
-        url = f"{sim.base_url}/api/v2/audiences/{AUDIENCE_ID}/members"
-        bodies, cursor = [], None
-        while True:
-            params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
-            r = c.get(url, params=params, headers={"Authorization": f"Bearer {tok}"})
-            r.raise_for_status()
-            bodies.append(r.content)
-            cursor = orjson.loads(r.content).get("nextPageToken")
-            if not cursor:
-                return bodies
+from cxone_cdp.testing import Simulator
 
 
 def orjson_mode(bodies: list[bytes]) -> tuple[int, float]:
@@ -71,7 +48,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
     with Simulator(members=a.members, port=0) as sim:
-        bodies = fetch_bodies(sim, a.limit)
+        bodies = [body for body, _ in bare_pages(sim, a.limit)]
     modes = ["tree", "tree_dropper", "tape", "pythonize", "jiter_keys", "jiter_all", "orjson"]
     modes += ["tree_parse", "tape_parse"]
     best = {m: float("inf") for m in modes}

@@ -11,76 +11,14 @@ Needs httpx, pydantic and orjson (pip install httpx pydantic orjson).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.util
-import os
-import subprocess
-import sys
 import time
-import uuid
 
-import httpx
-import orjson
-from cxone_cdp import Querier
+from _common import load_seed, querier, rss, run_bare, run_seed
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEED = os.path.join(REPO, "..", "shared", "seed", "seed_querier_restored.py")
-
-
-def load_seed():
-    spec = importlib.util.spec_from_file_location("seed_querier_restored", SEED)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run_ours(sim: Simulator, limit: int) -> int:
-    q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
-    return len(q.members(AUDIENCE_ID, limit=limit))
-
-
-def run_seed(seed, sim: Simulator, limit: int) -> int:
-    async def go() -> int:
-        q = seed.CXoneAudienceQuerier(
-            "bench", sim.client_id, sim.client_secret, sim.callback_url, base_url=sim.base_url
-        )
-        payload = seed.AudienceQueryPayload(audience_id=AUDIENCE_ID, limit=limit)
-        try:
-            return len(await q.validate_and_query(payload, str(uuid.uuid4())))
-        finally:
-            await q.client.aclose()
-            await q.auth.client.aclose()
-
-    return asyncio.run(go())
-
-
-def run_bare(sim: Simulator, limit: int) -> int:
-    with httpx.Client(timeout=60) as c:
-        tok = c.post(
-            sim.token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sim.client_id,
-                "client_secret": sim.client_secret,
-                "scope": "audiences:read",
-            },
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {tok}"}
-        url = f"{sim.base_url}/api/v2/audiences/{AUDIENCE_ID}/members"
-        items: list = []
-        cursor = None
-        while True:
-            params = {"limit": str(limit)}
-            if cursor:
-                params["cursor"] = cursor
-            r = c.get(url, params=params, headers=headers)
-            r.raise_for_status()
-            page = orjson.loads(r.content)
-            items.extend(page["items"])
-            cursor = page.get("nextPageToken")
-            if not cursor:
-                return len(items)
+    return len(querier(sim).members(AUDIENCE_ID, limit=limit))
 
 
 def best_of(runs: int, fn, *args) -> tuple[float, int]:
@@ -91,55 +29,6 @@ def best_of(runs: int, fn, *args) -> tuple[float, int]:
         n = fn(*args)
         best = min(best, time.perf_counter() - t0)
     return best, n
-
-
-RSS_CHILD = r"""
-import sys, threading, time
-from cxone_cdp import Querier
-
-def rss_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-base_url, token_url, cid, secret, aud, limit = sys.argv[1:7]
-q = Querier(base_url, cid, secret, token_url=token_url)
-q.attributes()                       # warm: token, schema, runtime threads
-start = rss_kb("VmRSS")
-peak = start
-n = 0
-t0 = time.perf_counter()
-for m in q.iter_members(aud, limit=int(limit)):
-    n += 1
-    if n % 20000 == 0:
-        peak = max(peak, rss_kb("VmRSS"))
-peak = max(peak, rss_kb("VmRSS"), rss_kb("VmHWM"))
-print(n, start, peak, time.perf_counter() - t0)
-"""
-
-
-def rss_of_iter_members(members: int, limit: int) -> tuple[int, int, int, float]:
-    with Simulator(members=members, port=0) as sim:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RSS_CHILD,
-                sim.base_url,
-                sim.token_url,
-                sim.client_id,
-                sim.client_secret,
-                AUDIENCE_ID,
-                str(limit),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-    n, start, peak, secs = int(out[0]), int(out[1]), int(out[2]), float(out[3])
-    return n, start, peak, secs
 
 
 def main() -> None:
@@ -170,11 +59,11 @@ def main() -> None:
             print(f"  WARNING: {name} returned {n} members, expected {a.members}")
 
     if a.rss_members:
-        n, start, peak, secs = rss_of_iter_members(a.rss_members, a.limit)
+        with Simulator(members=a.rss_members, port=0) as sim:
+            n, start, peak, secs = rss("iter_members", sim, a.limit)
         print(
             f"iter_members() over {n:,} members: {n / secs:,.0f} members/s, RSS at start "
-            f"{start / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
-            f"peak above start {(peak - start) / 1024:.1f} MiB"
+            f"{start:.1f} MiB, peak {peak:.1f} MiB, peak above start {peak - start:.1f} MiB"
         )
 
 

@@ -28,6 +28,7 @@ import sys
 import time
 
 import pyarrow as pa
+from _common import querier
 from cxone_cdp import Querier
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
@@ -54,7 +55,7 @@ def timed(label: str, fn):
 
 
 def plain(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
-    q = Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+    q = querier(sim)
     target = arrow_target(q)
     res: dict[str, float] = {}
     print("plain Python (Arrow batches built from pages):")
@@ -87,14 +88,10 @@ def plain(sim: Simulator, partitions: int, by: str) -> dict[str, float]:
 
 
 def spark_runs(sim: Simulator, splits: list[str], by: str, master: str) -> dict[str, float]:
-    os.environ.update(
-        CXONE_CDP_BASE_URL=sim.base_url,
-        CXONE_CDP_TOKEN_URL=sim.token_url,
-        CXONE_CDP_CLIENT_ID=sim.client_id,
-        CXONE_CDP_CLIENT_SECRET=sim.client_secret,
-        PYSPARK_PYTHON=sys.executable,
-        SPARK_LOCAL_IP="127.0.0.1",
-    )
+    # Spark's Python workers are this interpreter; the connection goes as options.
+    os.environ.update(PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+    names = ("base_url", "token_url", "client_id", "client_secret")
+    connection = {name: getattr(sim, name) for name in names}
     from cxone_cdp.spark import CxoneDataSource
     from pyspark.sql import SparkSession
 
@@ -115,7 +112,8 @@ def spark_runs(sim: Simulator, splits: list[str], by: str, master: str) -> dict[
     spark.dataSource.register(CxoneDataSource)
 
     def run(**opts) -> None:
-        df = spark.read.format("cxone_cdp").option("audience", AUDIENCE_ID).options(**opts).load()
+        read = spark.read.format("cxone_cdp").options(**connection, audience=AUDIENCE_ID)
+        df = read.options(**opts).load()
         df.write.format("noop").mode("overwrite").save()
 
     res["warmup"], _ = timed("warm-up (small filtered read)", lambda: run(filter="city=x#y"))

@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyarrow as pa  # noqa: E402
-from bench_members import load_seed, run_bare, run_seed  # noqa: E402
-from cxone_cdp import Querier  # noqa: E402
+from _common import load_seed, querier, rss, run_bare, run_seed  # noqa: E402
 from cxone_cdp.testing import AUDIENCE_ID, Simulator  # noqa: E402
 
 GOALS = (
@@ -43,10 +41,6 @@ GOALS = (
     ("members_arrow()", "tutorial", 10.0),
 )
 RSS_GOAL_MB = 50.0
-
-
-def querier(sim: Simulator) -> Querier:
-    return Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
 
 
 def cases(sim: Simulator, limit: int) -> dict[str, Callable[[], int]]:
@@ -93,63 +87,6 @@ def throughput(members: int, limit: int, runs: int) -> dict[str, tuple[float, in
                 if name not in best or secs < best[name][0]:
                     best[name] = (secs, n)
     return best
-
-
-RSS_CHILD = r"""
-import sys, time
-from cxone_cdp import Querier
-
-def rss_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-kind, base_url, token_url, cid, secret, aud, limit = sys.argv[1:8]
-q = Querier(base_url, cid, secret, token_url=token_url)
-q.attributes()                       # warm: token, schema, runtime threads
-if kind == "iter_batches":
-    import pyarrow                   # imported before the start mark (it is the consumer)
-start = rss_kb("VmRSS")
-peak = start
-n = 0
-t0 = time.perf_counter()
-if kind == "iter_members":
-    for m in q.iter_members(aud, limit=int(limit)):
-        n += 1
-        if n % 20000 == 0:
-            peak = max(peak, rss_kb("VmRSS"))
-else:
-    for b in q.iter_batches(aud, limit=int(limit)):
-        n += pyarrow.record_batch(b).num_rows
-        peak = max(peak, rss_kb("VmRSS"))
-secs = time.perf_counter() - t0
-peak = max(peak, rss_kb("VmRSS"), rss_kb("VmHWM"))
-print(n, start, peak, secs)
-"""
-
-
-def rss(kind: str, sim: Simulator, limit: int) -> tuple[int, float, float, float]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RSS_CHILD,
-            kind,
-            sim.base_url,
-            sim.token_url,
-            sim.client_id,
-            sim.client_secret,
-            AUDIENCE_ID,
-            str(limit),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    n, start, peak, secs = int(out[0]), int(out[1]), int(out[2]), float(out[3])
-    return n, start / 1024, peak / 1024, secs
 
 
 def machine() -> dict[str, str]:

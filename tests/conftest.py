@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,24 +101,62 @@ class SimHttp:
     def page(self, query: str = "", audience: str = AUDIENCE_ID) -> Reply:
         return self.get(self.members_path(audience), query)
 
-    def walk(self, query: str = "", audience: str = AUDIENCE_ID) -> list[dict[str, Any]]:
-        """Every member of a listing, following cursors until null."""
-        items: list[dict[str, Any]] = []
+    def pages(self, query: str = "", audience: str = AUDIENCE_ID) -> Iterator[dict[str, Any]]:
+        """Every page document of a listing, following cursors until null
+        (each page must be a 200, no cursor may come twice)."""
         cursor: str | None = None
         seen: set[str] = set()
         while True:
             q = query
             if cursor:
-                q = (q + "&" if q else "") + "cursor=" + urllib.parse.quote(cursor, safe="")
+                q = (q + "&" if q else "") + "cursor=" + enc(cursor)
             r = self.page(q, audience)
             assert r.status == 200, (r.status, r.body[:300])
             doc = r.json()
-            items.extend(doc["items"])
+            yield doc
             cursor = doc["nextPageToken"]
             if cursor is None:
-                return items
+                return
             assert cursor not in seen, "repeated cursor"
             seen.add(cursor)
+
+    def walk(self, query: str = "", audience: str = AUDIENCE_ID) -> list[dict[str, Any]]:
+        """Every member of a listing (see :meth:`pages`)."""
+        return [m for doc in self.pages(query, audience) for m in doc["items"]]
+
+
+@dataclass
+class RemoteSim:
+    """Just what SimHttp needs of a simulator running in another process
+    (`cxone-cdp simulate`, default credentials)."""
+
+    base_url: str
+    ca_path: str | None = None
+    client_id: str = "sim-client"
+    client_secret: str = "sim-secret"
+
+
+@contextmanager
+def cli_simulator(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`cxone-cdp simulate --port 0 ARGS` in a subprocess, with the first line
+    of its banner; leaving the block stops it with Ctrl-C (SIGINT), which must
+    end it with exit code 0. It is killed if the block fails."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "cxone_cdp", "simulate", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert p.stdout is not None
+        yield p, p.stdout.readline()
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
 
 
 def enc(s: str) -> str:
@@ -130,11 +173,20 @@ def assert_error(r: Reply, status: int, code: str) -> dict[str, Any]:
     return doc
 
 
-@pytest.fixture(scope="module")
-def module_sim() -> Iterator[Simulator]:
-    """One 2,000-member simulator without faults shared by a test module."""
-    with Simulator(members=2_000) as sim:
-        yield sim
+def module_simulator(name: str, **options: Any) -> Any:
+    """A module-scoped fixture `name`: one running ``Simulator(**options)``
+    shared by the tests of a module (``sim = module_simulator("sim", members=500)``)."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture() -> Iterator[Simulator]:
+        with Simulator(**options) as sim:
+            yield sim
+
+    return fixture
+
+
+#: One 2,000-member simulator without faults shared by a test module.
+module_sim = module_simulator("module_sim", members=2_000)
 
 
 @pytest.fixture

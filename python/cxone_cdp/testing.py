@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar, cast, overload
 
 from cxone_cdp import _native
 
@@ -79,6 +79,50 @@ def _wire(f: str | tuple[Any, Any, Any]) -> str:
         return f
     (text,) = _native.render_filters([f])
     return text
+
+
+_T = TypeVar("_T")
+
+
+class _Attribute(Generic[_T]):
+    """A read-only, documented attribute of :class:`Simulator` (a property
+    in one line): ``help()`` lists it with its docstring, assigning to it
+    raises ``AttributeError``."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, sim: None, owner: type | None = None) -> _Attribute[_T]: ...
+    @overload
+    def __get__(self, sim: Simulator, owner: type | None = None) -> _T: ...
+    def __get__(self, sim: Simulator | None, owner: type | None = None) -> _T | _Attribute[_T]:
+        return self if sim is None else self.read(sim)
+
+    def __set__(self, sim: Simulator, value: NoReturn) -> NoReturn:
+        raise AttributeError(f"property {self.name!r} of 'Simulator' object has no setter")
+
+    def read(self, sim: Simulator) -> _T:
+        raise NotImplementedError
+
+
+class _Native(_Attribute[_T]):
+    """An attribute of the running native simulator (``RuntimeError`` when
+    it is not running)."""
+
+    def read(self, sim: Simulator) -> _T:
+        return cast(_T, getattr(sim._sim, self.name))
+
+
+class _Setting(_Attribute[str]):
+    """A credential or identity setting the simulator was made with."""
+
+    def read(self, sim: Simulator) -> str:
+        return str(sim._options[self.name])
 
 
 class Simulator:
@@ -147,86 +191,45 @@ class Simulator:
 
     # -- addresses and credentials -----------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        """The API base URL, ``http://127.0.0.1:{port}`` (``https://`` with ``tls=True``)."""
-        return self._sim.base_url
+    base_url = _Native[str](
+        "The API base URL, ``http://127.0.0.1:{port}`` (``https://`` with ``tls=True``)."
+    )
 
     @property
     def tls(self) -> bool:
         """Whether the simulator serves HTTPS (``Simulator(tls=True)``)."""
         return self._tls
 
-    @property
-    def ca_path(self) -> str | None:
+    ca_path = _Native[str | None](
         """With ``tls=True``: the path of the throwaway CA's certificate (PEM)
         that signed the server's certificate, for the client's trust store
         (``ca_bundle``, ``SSL_CERT_FILE``, ``ssl.create_default_context(cafile=...)``).
         The file exists while the simulator runs and is removed by :meth:`stop`;
         each start makes a new CA. ``None`` without TLS."""
-        return self._sim.ca_path
-
-    @property
-    def token_url(self) -> str:
-        """The OAuth token endpoint (client credentials grant)."""
-        return self._sim.token_url
-
-    @property
-    def callback_url(self) -> str:
-        """A URL that records completion callbacks (see :meth:`callbacks`)."""
-        return self._sim.callback_url
-
-    @property
-    def port(self) -> int:
-        """The TCP port on 127.0.0.1."""
-        return self._sim.port
+    )
+    token_url = _Native[str]("The OAuth token endpoint (client credentials grant).")
+    callback_url = _Native[str]("A URL that records completion callbacks (see :meth:`callbacks`).")
+    port = _Native[int]("The TCP port on 127.0.0.1.")
 
     @property
     def members(self) -> int:
         """Members of :data:`AUDIENCE_ID`."""
         return self._members
 
-    @property
-    def client_id(self) -> str:
-        """The client id the token endpoint accepts."""
-        return str(self._options["client_id"])
-
-    @property
-    def client_secret(self) -> str:
-        """The client secret the token endpoint accepts (never in the repr)."""
-        return str(self._options["client_secret"])
-
-    @property
-    def access_key_id(self) -> str:
-        """Access key id for the CXone password grant (``auth="access_key"``)."""
-        return str(self._options["access_key_id"])
-
-    @property
-    def access_key_secret(self) -> str:
-        """Access key secret for the CXone password grant."""
-        return str(self._options["access_key_secret"])
-
-    @property
-    def tenant_id(self) -> str:
-        """The tenant the id_token names and the CXone configuration serves."""
-        return str(self._options["tenant_id"])
-
-    @property
-    def area(self) -> str:
-        """The area the CXone configuration document names."""
-        return str(self._options["area"])
-
-    @property
-    def issuer(self) -> str:
+    client_id = _Setting("The client id the token endpoint accepts.")
+    client_secret = _Setting("The client secret the token endpoint accepts (never in the repr).")
+    access_key_id = _Setting('Access key id for the CXone password grant (``auth="access_key"``).')
+    access_key_secret = _Setting("Access key secret for the CXone password grant.")
+    tenant_id = _Setting("The tenant the id_token names and the CXone configuration serves.")
+    area = _Setting("The area the CXone configuration document names.")
+    issuer = _Native[str](
         """The issuer for discovery: serves ``/.well-known/openid-configuration``
         (token endpoint ``{issuer}/auth/token``) and
         ``/.well-known/cxone-configuration?tenantId=...`` (API endpoint = base URL)."""
-        return self._sim.issuer
-
-    @property
-    def auth_token_url(self) -> str:
-        """The CXone-style token endpoint (password grant): ``{base_url}/auth/token``."""
-        return self._sim.auth_token_url
+    )
+    auth_token_url = _Native[str](
+        "The CXone-style token endpoint (password grant): ``{base_url}/auth/token``."
+    )
 
     # -- introspection and control -------------------------------------------
 

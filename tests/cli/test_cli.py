@@ -320,19 +320,14 @@ def test_diff_reports_exactly_the_edits(sim: Simulator, tmp_path: Path) -> None:
 
 
 def test_diff_of_two_filters_and_across_formats(sim: Simulator, tmp_path: Path) -> None:
+    def export_narrow(path: Path) -> subprocess.CompletedProcess[str]:
+        """The export of FILTER and is_vip=true to `path`."""
+        filters = ["--filter", FILTER, "--filter", "is_vip=true"]
+        return run_cli(sim, "export", AUDIENCE_ID, *filters, "-o", str(path))
+
     wide, narrow = tmp_path / "wide.jsonl", tmp_path / "narrow.csv"
     assert run_cli(sim, "export", AUDIENCE_ID, "--filter", FILTER, "-o", str(wide)).returncode == 0
-    r = run_cli(
-        sim,
-        "export",
-        AUDIENCE_ID,
-        "--filter",
-        FILTER,
-        "--filter",
-        "is_vip=true",
-        "-o",
-        str(narrow),
-    )
+    r = export_narrow(narrow)
     assert r.returncode == 0, r.stderr
     details = tmp_path / "d.jsonl"
     r = run_cli(sim, "diff", str(wide), str(narrow), "-o", str(details))
@@ -344,17 +339,7 @@ def test_diff_of_two_filters_and_across_formats(sim: Simulator, tmp_path: Path) 
     assert {d["memberId"] for d in read_jsonl(details)} == left
     pytest.importorskip("pyarrow.parquet")
     pq_path = tmp_path / "narrow.parquet"
-    r = run_cli(
-        sim,
-        "export",
-        AUDIENCE_ID,
-        "--filter",
-        FILTER,
-        "--filter",
-        "is_vip=true",
-        "-o",
-        str(pq_path),
-    )
+    r = export_narrow(pq_path)
     assert r.returncode == 0, r.stderr
     r = run_cli(sim, "diff", str(narrow), str(pq_path))
     assert r.stdout.splitlines()[:3] == ["joined: 0", "left: 0", "changed: 0"]

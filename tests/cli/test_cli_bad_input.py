@@ -115,32 +115,50 @@ BAD_FILTERS_SCHEMA = {
 
 BAD_LIMITS = ["0", "1001", "-1", "10x", "nan", "inf", "1.5", "", " ", "1e3", "9" * 30, "0x10"]
 
-#: (argv tail, extra env) for the connection settings, used with `count A`.
-BAD_CONNECTION: dict[str, tuple[list[str], dict[str, str | None]]] = {
-    "base-url empty": (["--base-url", ""], {}),
-    "base-url not a url": (["--base-url", "not a url"], {}),
-    "base-url ftp": (["--base-url", "ftp://127.0.0.1/"], {}),
-    "base-url space": (["--base-url", "http://a b/"], {}),
-    "base-url control": (["--base-url", "http://127.0.0.1/\x00"], {}),
-    "base-url surrogate": (["--base-url", "http://\udcff/"], {}),
-    "base-url 1MB": (["--base-url", "http://" + "a" * MB], {}),
+#: (argv tail, extra env): a case of the connection settings, used with `count A`.
+Connection = tuple[list[str], dict[str, str | None]]
+
+
+def _bad_values(name: str, flag: str, values: dict[str, str]) -> dict[str, Connection]:
+    """`flag VALUE` for each of `values`, as the cases "<name> <what>"."""
+    return {f"{name} {what}": ([flag, value], {}) for what, value in values.items()}
+
+
+BAD_CONNECTION: dict[str, Connection] = {
+    **_bad_values(
+        "base-url",
+        "--base-url",
+        {
+            "empty": "",
+            "not a url": "not a url",
+            "ftp": "ftp://127.0.0.1/",
+            "space": "http://a b/",
+            "control": "http://127.0.0.1/\x00",
+            "surrogate": "http://\udcff/",
+            "1MB": "http://" + "a" * MB,
+        },
+    ),
     "env base-url bad": ([], {"CXONE_CDP_BASE_URL": "nope"}),
-    "token-url empty": (["--token-url", ""], {}),
-    "token-url bad": (["--token-url", "tok"], {}),
-    "client-id empty": (["--client-id", ""], {}),
-    "client-id control": (["--client-id", "id\r\nX: y"], {}),
-    "client-id surrogate": (["--client-id", "id\udcff"], {}),
+    **_bad_values("token-url", "--token-url", {"empty": "", "bad": "tok"}),
+    **_bad_values(
+        "client-id", "--client-id", {"empty": "", "control": "id\r\nX: y", "surrogate": "id\udcff"}
+    ),
     "no client id": ([], {"CXONE_CDP_CLIENT_ID": None}),
     "no secret": ([], {"CXONE_CDP_CLIENT_SECRET": None}),
     "blank secret": ([], {"CXONE_CDP_CLIENT_SECRET": "   "}),
-    "secret file missing": (["--client-secret-file", "{tmp}/nope"], {}),
-    "secret file is a dir": (["--client-secret-file", "{tmp}"], {}),
-    "secret file empty": (["--client-secret-file", "{tmp}/empty"], {}),
-    "secret file not utf-8": (["--client-secret-file", "{tmp}/latin1"], {}),
-    "secret file control": (["--client-secret-file", "{tmp}/control"], {}),
-    "secret file empty name": (["--client-secret-file", ""], {}),
-    "auth unknown": (["--auth", "basic"], {}),
-    "auth empty": (["--auth", ""], {}),
+    **_bad_values(
+        "secret file",
+        "--client-secret-file",
+        {
+            "missing": "{tmp}/nope",
+            "is a dir": "{tmp}",
+            "empty": "{tmp}/empty",
+            "not utf-8": "{tmp}/latin1",
+            "control": "{tmp}/control",
+            "empty name": "",
+        },
+    ),
+    **_bad_values("auth", "--auth", {"unknown": "basic", "empty": ""}),
     "env auth unknown": ([], {"CXONE_CDP_AUTH": "password"}),
     "access key missing id": (["--auth", "access_key"], {"CXONE_CDP_ACCESS_KEY_SECRET": "k"}),
     "access key missing secret": (["--auth", "access_key", "--access-key-id", "kid"], {}),
@@ -154,17 +172,22 @@ BAD_CONNECTION: dict[str, tuple[list[str], dict[str, str | None]]] = {
     ),
     "issuer bad": (["--discover", "--issuer", "not a url"], {}),
     "issuer empty": (["--discover", "--issuer", ""], {}),
-    "timeout 0": (["--timeout", "0"], {}),
-    "timeout -1": (["--timeout", "-1"], {}),
-    "timeout nan": (["--timeout", "nan"], {}),
-    "timeout inf": (["--timeout", "inf"], {}),
-    "timeout 1e300": (["--timeout", "1e300"], {}),
-    "timeout word": (["--timeout", "soon"], {}),
-    "timeout empty": (["--timeout", ""], {}),
-    "max-retries -1": (["--max-retries", "-1"], {}),
-    "max-retries 1.5": (["--max-retries", "1.5"], {}),
-    "max-retries word": (["--max-retries", "many"], {}),
-    "max-retries huge": (["--max-retries", "9" * 30], {}),
+    **_bad_values(
+        "timeout",
+        "--timeout",
+        {
+            "0": "0",
+            "-1": "-1",
+            "nan": "nan",
+            "inf": "inf",
+            "1e300": "1e300",
+            "word": "soon",
+            "empty": "",
+        },
+    ),
+    **_bad_values(
+        "max-retries", "--max-retries", {"-1": "-1", "1.5": "1.5", "word": "many", "huge": "9" * 30}
+    ),
     "unknown flag": (["--client-secret", "x"], {}),
 }
 

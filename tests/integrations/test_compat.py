@@ -82,16 +82,13 @@ def api_calls(sim) -> int:
 
 
 async def test_tutorial_main_returns_the_direct_query_members(sim):
-    # the tutorial's main(), verbatim but for base URL and credentials
+    # the tutorial's main() (cxone_cdp.compat's example), but for base URL and credentials
     querier = tutorial_querier(sim)
-    payload = AudienceQueryPayload(
-        audience_id="a1b2c3d4-e5f6-7890-abcd-ef1234567890",
-        filters=[
-            AttributeFilter(attribute_name="lifecycle_stage", operator="eq", value="customer"),
-            AttributeFilter(attribute_name="last_purchase_date", operator="gt", value="2023-01-01"),
-        ],
-        limit=250,
-    )
+    filters = [
+        AttributeFilter(attribute_name=name, operator=op, value=value)
+        for name, op, value in TUTORIAL_FILTERS
+    ]
+    payload = AudienceQueryPayload(audience_id=AUDIENCE_ID, filters=filters, limit=250)
     members = await querier.validate_and_query(payload, query_id="QRY-001")
 
     expected = direct_members(sim)

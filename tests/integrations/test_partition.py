@@ -6,22 +6,14 @@ import datetime as dt
 import pickle
 
 import pytest
+from conftest import module_simulator
 from cxone_cdp import ValidationError
-from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, SUBSET_AUDIENCE_ID, Simulator
+from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, SUBSET_AUDIENCE_ID
 
 from tests._querier_support import assert_same_members, querier
 
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator(members=4_000) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def sim_missing():
-    with Simulator(members=2_000, missing_attribute_every=40) as s:
-        yield s
+sim = module_simulator("sim", members=4_000)
+sim_missing = module_simulator("sim_missing", members=2_000, missing_attribute_every=40)
 
 
 def _read(q, audience, plan):

@@ -50,6 +50,7 @@ if _JAVA is None or _JAVA < 17:
     )
 
 import pyarrow as pa  # noqa: E402
+from conftest import module_simulator  # noqa: E402
 from cxone_cdp import Querier, ValidationError  # noqa: E402
 from cxone_cdp.spark import (  # noqa: E402
     CxoneDataSource,
@@ -67,7 +68,6 @@ from cxone_cdp.testing import (  # noqa: E402
     AUDIENCE_ID,
     EMPTY_AUDIENCE_ID,
     SUBSET_AUDIENCE_ID,
-    Simulator,
 )
 
 SECRET = "hush-5ecret-value-0042"
@@ -79,17 +79,11 @@ ENV = (
 )
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator(members=3_000) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def sim_missing():
-    """Every 25th member lacks lifetime_value; a distinctive secret, given as options."""
-    with Simulator(members=1_000, missing_attribute_every=25, client_secret=SECRET) as s:
-        yield s
+sim = module_simulator("sim", members=3_000)
+#: Every 25th member lacks lifetime_value; a distinctive secret, given as options.
+sim_missing = module_simulator(
+    "sim_missing", members=1_000, missing_attribute_every=25, client_secret=SECRET
+)
 
 
 @pytest.fixture(scope="module")

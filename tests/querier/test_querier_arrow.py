@@ -1,6 +1,7 @@
 """The Arrow path on the Querier: iter_batches() / members_arrow() give
 exactly the dict path's members, typed per the attribute schema, over the
-same pagination (faults, repeated cursors) as members()."""
+same pagination (faults) as members(); a repeated cursor is refused on both
+paths alike (test_querier_faults)."""
 
 from __future__ import annotations
 
@@ -125,15 +126,6 @@ def test_faults_still_give_the_exact_set(name):
         check_table(pa.Table.from_batches(batches), q, sim.expected_members(AUDIENCE_ID))
         if name == "rate_limited":
             assert q._counters()["rate_limited"] > 0
-
-
-def test_repeated_cursor_is_a_pagination_error():
-    with Simulator(members=2000, port=0, repeat_cursor_after=3) as sim:
-        q = querier(sim)
-        with pytest.raises(errors.PaginationError):
-            q.members_arrow(AUDIENCE_ID, limit=50)
-        with pytest.raises(errors.PaginationError):
-            list(q.iter_batches(AUDIENCE_ID, limit=50))
 
 
 def test_bad_input_raises_before_any_request(cdp_simulator):

@@ -41,13 +41,19 @@ def test_faults_still_give_the_exact_set(name):
             assert sim.stats()["token_requests"] >= 2
 
 
-def test_repeated_cursor_is_a_pagination_error():
+@pytest.mark.parametrize(
+    ("listing", "stream"),
+    [("members", "iter_members"), ("members_arrow", "iter_batches")],
+    ids=["dicts", "arrow"],
+)
+def test_repeated_cursor_is_a_pagination_error(listing, stream):
+    """The whole listing and the stream of the dict path and of the Arrow path alike."""
     with Simulator(members=2000, port=0, repeat_cursor_after=3) as sim:
         q = querier(sim)
         with pytest.raises(errors.PaginationError):
-            q.members(AUDIENCE_ID, limit=50)
+            getattr(q, listing)(AUDIENCE_ID, limit=50)
         with pytest.raises(errors.PaginationError):
-            list(q.iter_members(AUDIENCE_ID, limit=50))
+            list(getattr(q, stream)(AUDIENCE_ID, limit=50))
 
 
 def test_persistent_503_is_a_server_error_after_retries():

@@ -24,17 +24,9 @@ from cxone_cdp.testing import AUDIENCE_ID, Simulator
 MEMBERS = 2500  # three pages of 1000
 PAGES = 3
 MISSING_AUDIENCE = "ffffffff-0000-0000-0000-000000000000"
-AUDIT_FIELDS = {
-    "auditId",
-    "timestamp",
-    "queryId",
-    "audienceId",
-    "filterCount",
-    "status",
-    "latencyMs",
-    "recordCount",
-    "complianceFlag",
-}
+#: An audit record's keys: the query, then its outcome.
+AUDIT_FIELDS = {"auditId", "timestamp", "queryId", "audienceId", "filterCount"}
+AUDIT_FIELDS |= {"status", "latencyMs", "recordCount", "complianceFlag"}
 CALLBACK_FIELDS = {"queryId", "timestamp", "memberCount", "latencyMs", "status"}
 HOOK_SECRET = "hook-signing-key-42"
 

@@ -41,15 +41,16 @@ def _run(make):
     return asyncio.run(go())
 
 
-def _compat(sim, aud, filters, limit):
-    c = CXoneAudienceQuerier(
-        "org",
-        sim.client_id,
-        sim.client_secret,
-        None,
-        base_url=sim.base_url,
-        token_url=sim.token_url,
+def _compat_querier(sim):
+    """The tutorial-compatible querier on `sim` (no completion callback)."""
+    base_url, token_url = sim.base_url, sim.token_url
+    return CXoneAudienceQuerier(
+        "org", sim.client_id, sim.client_secret, None, base_url=base_url, token_url=token_url
     )
+
+
+def _compat(sim, aud, filters, limit):
+    c = _compat_querier(sim)
     payload = {"audience_id": aud, "filters": filters, "limit": limit}
     return c.validate_and_query(payload, "q-1")
 
@@ -249,14 +250,7 @@ def test_bad_compat_constructor(kw):
     ids=["None", "int", "str", "empty", "filters str", "offset -1", "offset str", "filter keys"],
 )
 def test_bad_compat_payload(sim, payload):
-    c = CXoneAudienceQuerier(
-        "org",
-        sim.client_id,
-        sim.client_secret,
-        None,
-        base_url=sim.base_url,
-        token_url=sim.token_url,
-    )
+    c = _compat_querier(sim)
     sim.reset()
     with pytest.raises(errors.ValidationError):
         asyncio.run(c.validate_and_query(payload, "q"))

@@ -7,7 +7,6 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -24,22 +23,6 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture
 def h(sim: Simulator) -> SimHttp:
     return SimHttp(sim)
-
-
-def _pages(h: SimHttp, query: str = "limit=50") -> list[dict[str, Any]]:
-    """Walks a listing and returns every page document."""
-    pages, cursor, seen = [], None, set()
-    while True:
-        q = query + (f"&cursor={enc(cursor)}" if cursor else "")
-        r = h.page(q)
-        assert r.status == 200, r.body[:200]
-        doc = r.json()
-        pages.append(doc)
-        cursor = doc["nextPageToken"]
-        if cursor is None:
-            return pages
-        assert cursor not in seen
-        seen.add(cursor)
 
 
 def test_rate_limit_every_n_with_retry_after(sim: Simulator, h: SimHttp) -> None:
@@ -110,7 +93,7 @@ def test_truncated_body(sim: Simulator, h: SimHttp) -> None:
 
 def test_empty_pages_carry_new_cursors(sim: Simulator, h: SimHttp) -> None:
     sim.set_faults(empty_page_every=3)
-    pages = _pages(h, "limit=50")
+    pages = list(h.pages("limit=50"))
     sizes = [len(p["items"]) for p in pages]
     assert 0 in sizes[:-1], sizes
     assert all(p["nextPageToken"] for p in pages if not p["items"])
@@ -120,7 +103,7 @@ def test_empty_pages_carry_new_cursors(sim: Simulator, h: SimHttp) -> None:
 
 def test_short_pages_cover_everything(sim: Simulator, h: SimHttp) -> None:
     sim.set_faults(short_pages=True)
-    pages = _pages(h, "limit=50")
+    pages = list(h.pages("limit=50"))
     sizes = [len(p["items"]) for p in pages]
     assert all(0 < s < 50 for s in sizes[:-1]), sizes
     assert len(set(sizes)) > 1, "varying"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import SimHttp, enc
+from conftest import RemoteSim, SimHttp, cli_simulator, enc
 from cxone_cdp import _native
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, Simulator
 
@@ -103,50 +101,15 @@ def _python() -> str:
     return sys.executable
 
 
-class _Remote:
-    """Just what SimHttp needs of a simulator running in another process."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.client_id = "sim-client"
-        self.client_secret = "sim-secret"
-
-
 def test_cli_simulate_runs_until_ctrl_c() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen(
-        [
-            _python(),
-            "-m",
-            "cxone_cdp",
-            "simulate",
-            "--port",
-            "0",
-            "--members",
-            "100",
-            "--rate-limit-every",
-            "2",
-            "--short-pages",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert p.stdout is not None
-        first = p.stdout.readline()
+    faults = ("--rate-limit-every", "2", "--short-pages")
+    with cli_simulator("--members", "100", *faults) as (_, first):
         assert "serving 100 members at http://127.0.0.1:" in first
         url = first.rsplit(" ", 1)[1].strip()
         port = int(url.rsplit(":", 1)[1])
-        h = SimHttp(_Remote(url))  # type: ignore[arg-type]
+        h = SimHttp(RemoteSim(url))  # type: ignore[arg-type]
         assert [h.count().status for _ in range(2)] == [200, 429]
         assert port > 0
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=20) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
 
 
 def test_cli_demo_prints_count_and_members() -> None:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import ssl
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimHttp, enc
+from conftest import RemoteSim, SimHttp, cli_simulator, enc
 from cxone_cdp import _native
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
@@ -155,17 +152,8 @@ def test_factory_fixture_makes_https_simulators(cdp_simulator_factory) -> None: 
 
 
 def test_cli_simulate_tls_prints_the_ca_and_removes_it() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen(
-        [sys.executable, "-m", "cxone_cdp", "simulate", "--port", "0", "--members", "7", "--tls"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with cli_simulator("--members", "7", "--tls") as (p, first):
         assert p.stdout is not None
-        first = p.stdout.readline()
         assert "serving 7 members at https://127.0.0.1:" in first, first
         url = first.rsplit(" ", 1)[1].strip()
         ca = ""
@@ -175,17 +163,5 @@ def test_cli_simulate_tls_prints_the_ca_and_removes_it() -> None:
             if line.strip().startswith("CA (PEM)"):
                 ca = line.split(None, 2)[2].strip()
         assert os.path.isfile(ca)
-
-        class _Remote:
-            base_url = url
-            ca_path = ca
-            client_id = "sim-client"
-            client_secret = "sim-secret"
-
-        assert SimHttp(_Remote()).count().json() == {"count": 7}  # type: ignore[arg-type]
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=20) == 0
-        assert not os.path.exists(ca)
-    finally:
-        if p.poll() is None:
-            p.kill()
+        assert SimHttp(RemoteSim(url, ca)).count().json() == {"count": 7}  # type: ignore[arg-type]
+    assert not os.path.exists(ca)

@@ -1,11 +1,13 @@
 """The `cxone-cdp` command line.
 
 One module per command (`attributes`, `count`, `validate`, `export`, `diff`,
-`demo`, `simulate`), each with `add(sub, parents)` declaring its arguments
-and `run(args) -> exit code`; the shared parts are `args` (parser, argument
-types, the arguments several commands share), `credentials` (connection
-flags, environment, secrets, the Querier), `query` (the `--filter`
-expressions), `output` (messages, output files) and `exits` (exit codes).
+`demo`, `simulate`), named as its command and declaring its `--help` texts
+(`HELP`, `DESCRIPTION`), `configure(parser)` (its arguments) and
+`run(args) -> exit code`; `build_parser` registers them all alike. The shared
+parts are `args` (parser, argument types, the arguments several commands
+share), `credentials` (connection flags, environment, secrets, the Querier),
+`query` (the `--filter` expressions), `output` (messages, output files) and
+`exits` (exit codes).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import logging
 import sys
 import traceback
+from typing import Protocol
 
 from cxone_cdp.cli import attributes, count, demo, diff, export, simulate, validate
 from cxone_cdp.cli.args import Parser, debug_parent
@@ -25,17 +28,42 @@ from cxone_cdp.errors import CxoneError
 __all__ = ["build_parser", "main"]
 
 
+class Command(Protocol):
+    """A command's module: it is named as the command and declares its
+    `--help` texts, its arguments and what it runs."""
+
+    __name__: str
+
+    @property
+    def HELP(self) -> str: ...
+    @property
+    def DESCRIPTION(self) -> str | None: ...
+    def configure(self, p: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `cxone-cdp` parser with every subcommand."""
     parser = Parser(prog="cxone-cdp", description="The `cxone-cdp` command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     debug = debug_parent()
     api = [debug, connection_parent()]
-    for command in (attributes, count, validate, export):
-        command.add(sub, api)
-    diff.add(sub, [debug])
-    demo.add(sub, [debug])
-    simulate.add(sub, [])
+    # Each command with the shared flags it takes (--debug, the connection), in --help's order.
+    commands: dict[Command, list[Parser]] = {
+        attributes: api,
+        count: api,
+        validate: api,
+        export: api,
+        diff: [debug],
+        demo: [debug],
+        simulate: [],
+    }
+    for command, parents in commands.items():
+        name = command.__name__.rsplit(".", 1)[1]
+        help, description = command.HELP, command.DESCRIPTION
+        p = sub.add_parser(name, parents=parents, help=help, description=description)
+        p.set_defaults(func=command.run)
+        command.configure(p)
     return parser
 
 

@@ -114,24 +114,7 @@ def filename(what: str) -> Callable[[str], str]:
 members_count = int_in(0, 2**32 - 1)
 
 
-def command(
-    sub: Any,
-    name: str,
-    run: Callable[[argparse.Namespace], int],
-    *,
-    help: str,
-    parents: list[argparse.ArgumentParser] | None = None,
-    description: str | None = None,
-) -> argparse.ArgumentParser:
-    """Adds the subcommand `name`, run by `run(args)`."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        name, parents=parents or [], help=help, description=description
-    )
-    p.set_defaults(func=run)
-    return p
-
-
-def debug_parent() -> argparse.ArgumentParser:
+def debug_parent() -> Parser:
     """--debug, for every command but `simulate`."""
     p = Parser(add_help=False)
     p.add_argument("--debug", action="store_true", help="debug logging and tracebacks on errors")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from cxone_cdp.cli.args import command
 from cxone_cdp.cli.credentials import querier
 from cxone_cdp.cli.exits import EXIT_OK
 
+HELP = "list the CDP attribute schema"
+DESCRIPTION = None
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(sub, "attributes", run, parents=parents, help="list the CDP attribute schema")
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

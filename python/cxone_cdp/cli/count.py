@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from cxone_cdp.cli.args import add_query, command
+from cxone_cdp.cli.args import add_query
 from cxone_cdp.cli.credentials import querier
 from cxone_cdp.cli.exits import EXIT_OK
 from cxone_cdp.cli.query import check_local, typed_filters
 
+HELP = "count the members matching filters"
+DESCRIPTION = None
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(sub, "count", run, parents=parents, help="count the members matching filters")
+
+def configure(p: argparse.ArgumentParser) -> None:
     add_query(p, limit=False)
 
 

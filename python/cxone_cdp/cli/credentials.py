@@ -23,7 +23,7 @@ ENV_ACCESS_KEY_SECRET = "CXONE_CDP_ACCESS_KEY_SECRET"
 ENV_ISSUER = "CXONE_CDP_ISSUER"
 
 
-def connection_parent() -> argparse.ArgumentParser:
+def connection_parent() -> Parser:
     """The connection flags of every command that calls the API."""
     p = Parser(add_help=False)
     g = p.add_argument_group(

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import Any
 
 from cxone_cdp import Querier
-from cxone_cdp.cli.args import add_filters, add_members, command
+from cxone_cdp.cli.args import add_filters, add_members
 from cxone_cdp.cli.exits import EXIT_OK
 from cxone_cdp.cli.query import check_local, typed_filters
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
+HELP = "query the embedded simulator and print members and metrics"
+DESCRIPTION = None
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(
-        sub,
-        "demo",
-        run,
-        parents=parents,
-        help="query the embedded simulator and print members and metrics",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
     add_members(p, "members of the simulated audience")
     add_filters(p)
 

@@ -11,21 +11,18 @@ import os
 import re
 from typing import Any
 
-from cxone_cdp.cli.args import add_output, command, filename
+from cxone_cdp.cli.args import add_output, filename
 from cxone_cdp.cli.exits import EXIT_OK, UsageError
 from cxone_cdp.cli.output import check_output, format_of, show
 
+HELP = "compare two exports by memberId (joined, left, changed)"
+DESCRIPTION = (
+    "Compare two exports (JSONL, CSV or Parquet, any mix) by memberId. "
+    "Counts go to stdout; with -o, one JSON line per differing member."
+)
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(
-        sub,
-        "diff",
-        run,
-        parents=parents,
-        help="compare two exports by memberId (joined, left, changed)",
-        description="Compare two exports (JSONL, CSV or Parquet, any mix) by memberId. "
-        "Counts go to stdout; with -o, one JSON line per differing member.",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("old", metavar="OLD", type=filename("OLD"))
     p.add_argument("new", metavar="NEW", type=filename("NEW"))
     add_output(p, required=False, help="write details as JSON lines here")

@@ -9,26 +9,22 @@ import json
 import os
 import sys
 import time
-from typing import Any
 
 from cxone_cdp._native import export_members
-from cxone_cdp.cli.args import add_output, add_query, command, filename
+from cxone_cdp.cli.args import add_output, add_query, filename
 from cxone_cdp.cli.credentials import querier
 from cxone_cdp.cli.exits import EXIT_OK, UsageError
 from cxone_cdp.cli.output import check_output, format_of, log, show
 from cxone_cdp.cli.query import check_local, typed_filters
 
+HELP = "write every member to a JSONL, CSV or Parquet file"
+DESCRIPTION = (
+    "Write every member of AUDIENCE (matching the filters) to PATH. "
+    "The file appears only when complete (it is written as PATH.part and renamed)."
+)
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(
-        sub,
-        "export",
-        run,
-        parents=parents,
-        help="write every member to a JSONL, CSV or Parquet file",
-        description="Write every member of AUDIENCE (matching the filters) to PATH. "
-        "The file appears only when complete (it is written as PATH.part and renamed).",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
     add_query(p, limit=True)
     p.add_argument(
         "--format",

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cxone_cdp.cli.args import add_members, command, int_in, seconds, text
+from cxone_cdp.cli.args import add_members, int_in, seconds, text
 from cxone_cdp.cli.exits import EXIT_OK, UsageError
 from cxone_cdp.testing import AUDIENCE_ID, EMPTY_AUDIENCE_ID, FAULTS, Simulator
 
@@ -33,15 +33,11 @@ FAULT_FLAGS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(
-        sub,
-        "simulate",
-        run,
-        parents=parents,
-        help="run the embedded CDP simulator in the foreground until Ctrl-C",
-        description="Serve the CDP API contract on 127.0.0.1 from the embedded simulator.",
-    )
+HELP = "run the embedded CDP simulator in the foreground until Ctrl-C"
+DESCRIPTION = "Serve the CDP API contract on 127.0.0.1 from the embedded simulator."
+
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--port", type=int_in(0, 65535), default=8080, help="port on 127.0.0.1 (0 = any free port)"
     )

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from cxone_cdp.cli.args import add_query, command
+from cxone_cdp.cli.args import add_query
 from cxone_cdp.cli.credentials import querier
 from cxone_cdp.cli.exits import EXIT_OK
 from cxone_cdp.cli.query import check_local, typed_filters
 
+HELP = "check a query against the schema and limits and estimate its size"
+DESCRIPTION = None
 
-def add(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = command(
-        sub,
-        "validate",
-        run,
-        parents=parents,
-        help="check a query against the schema and limits and estimate its size",
-    )
+
+def configure(p: argparse.ArgumentParser) -> None:
     add_query(p, limit=True)
 
 
