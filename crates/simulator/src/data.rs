@@ -293,14 +293,7 @@ pub fn matches_in(i: u64, f: &Filter, opts: DataOpts) -> bool {
         (AttrVal::Date(d), Value::Date(w)) => Some(d.cmp(w)),
         _ => None,
     };
-    let Some(ord) = ord else { return false };
-    match f.op {
-        Operator::Eq => ord == Ordering::Equal,
-        Operator::Neq => ord != Ordering::Equal,
-        Operator::Gt => ord == Ordering::Greater,
-        Operator::Lt => ord == Ordering::Less,
-        Operator::Contains => false,
-    }
+    ord.is_some_and(|o| f.op.accepts(o))
 }
 
 /// Appends a JSON string. The data's strings are constants that need no
@@ -357,6 +350,14 @@ pub fn member_json_in(i: u64, opts: DataOpts) -> serde_json::Value {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    fn filter(attribute: &str, op: Operator, value: Value) -> Filter {
+        Filter {
+            attribute: attribute.to_string(),
+            op,
+            value,
+        }
+    }
 
     #[test]
     fn deterministic_and_unique_ids() {
@@ -421,11 +422,16 @@ mod tests {
         assert!(m["attributes"].get("lifetime_value").is_none());
         assert!(m["attributes"]["city"].is_string());
         assert!(member_json_in(4, opts)["attributes"]["lifetime_value"].is_number());
-        for op in [Operator::Eq, Operator::Neq, Operator::Gt, Operator::Lt] {
-            let f = Filter::new("lifetime_value", op, Value::Number(-1.0));
+        for op in [
+            Operator::Equals,
+            Operator::Differs,
+            Operator::Above,
+            Operator::Below,
+        ] {
+            let f = filter("lifetime_value", op, Value::Number(-1.0));
             assert!(!matches_in(3, &f, opts));
         }
-        let f = Filter::new("lifetime_value", Operator::Gt, Value::Number(-1.0));
+        let f = filter("lifetime_value", Operator::Above, Value::Number(-1.0));
         assert!(matches_in(3, &f, DataOpts::default()) && matches_in(4, &f, opts));
         let subset = (0..3_000).filter(|&i| in_subset(i)).count();
         assert!(subset > 800 && subset < 1_200, "{subset}");

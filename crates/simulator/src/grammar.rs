@@ -14,6 +14,7 @@
 //! and a total complexity (eq 1, neq/gt/lt 2, contains 5) of at most
 //! [`MAX_COMPLEXITY`].
 
+use std::cmp::Ordering::{self, Equal, Greater, Less};
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -28,44 +29,83 @@ const MAX_VALUE_BYTES: usize = 2048;
 /// A comparison, by its wire symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operator {
-    Eq,
-    Neq,
-    Gt,
-    Lt,
+    /// `=`
+    Equals,
+    /// `!=`
+    Differs,
+    /// `>`
+    Above,
+    /// `<`
+    Below,
+    /// `~` (a substring, strings only)
     Contains,
 }
 
-/// The contract's operator table: symbol, complexity weight, and whether
-/// the operator applies to strings, numbers, dates and booleans. `!=` comes
-/// before `=` so the longer symbol is matched first.
-const OPERATORS: [(Operator, &str, u32, [bool; 4]); 5] = [
-    (Operator::Neq, "!=", 2, [true, true, true, true]),
-    (Operator::Eq, "=", 1, [true, true, true, true]),
-    (Operator::Gt, ">", 2, [true, true, true, false]),
-    (Operator::Lt, "<", 2, [true, true, true, false]),
-    (Operator::Contains, "~", 5, [true, false, false, false]),
+/// One row of the contract's operator table.
+struct Row {
+    op: Operator,
+    symbol: &'static str,
+    weight: u32,
+    /// Applies to strings, numbers, dates, booleans (in `AttrType` order).
+    applies: [bool; 4],
+    /// The orderings of member value against filter value that match
+    /// (`~` is a substring test instead).
+    matches: &'static [Ordering],
+}
+
+/// The contract's operator table. `!=` comes before `=` so the longer
+/// symbol is matched first.
+const OPERATORS: [Row; 5] = [
+    row(Operator::Differs, "!=", 2, [true; 4], &[Less, Greater]),
+    row(Operator::Equals, "=", 1, [true; 4], &[Equal]),
+    row(Operator::Above, ">", 2, ORDERED, &[Greater]),
+    row(Operator::Below, "<", 2, ORDERED, &[Less]),
+    row(Operator::Contains, "~", 5, TEXT, &[]),
 ];
+const ORDERED: [bool; 4] = [true, true, true, false];
+const TEXT: [bool; 4] = [true, false, false, false];
+
+const fn row(
+    op: Operator,
+    symbol: &'static str,
+    weight: u32,
+    applies: [bool; 4],
+    matches: &'static [Ordering],
+) -> Row {
+    Row {
+        op,
+        symbol,
+        weight,
+        applies,
+        matches,
+    }
+}
 
 impl Operator {
-    fn entry(self) -> &'static (Operator, &'static str, u32, [bool; 4]) {
+    fn row(self) -> &'static Row {
         OPERATORS
             .iter()
-            .find(|e| e.0 == self)
+            .find(|r| r.op == self)
             .expect("every operator is in the table")
     }
 
     /// The wire symbol.
     pub fn symbol(self) -> &'static str {
-        self.entry().1
+        self.row().symbol
     }
 
     /// The contract's complexity weight.
     pub fn weight(self) -> u32 {
-        self.entry().2
+        self.row().weight
     }
 
     fn applies_to(self, ty: AttrType) -> bool {
-        self.entry().3[ty as usize]
+        self.row().applies[ty as usize]
+    }
+
+    /// Whether a member value ordered `ord` against the filter's value matches.
+    pub fn accepts(self, ord: Ordering) -> bool {
+        self.row().matches.contains(&ord)
     }
 }
 
@@ -119,17 +159,6 @@ pub struct Filter {
     pub value: Value,
 }
 
-impl Filter {
-    /// A filter from its parts (for tests and fixtures).
-    pub fn new(attribute: impl Into<String>, op: Operator, value: Value) -> Filter {
-        Filter {
-            attribute: attribute.into(),
-            op,
-            value,
-        }
-    }
-}
-
 /// Why a filter was refused (the message of a 400 `invalid_filter`).
 pub type Refusal = String;
 
@@ -149,7 +178,7 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Filter, Refusal> {
     let (attribute, rest) = text.split_at(at);
     let (op, value) = OPERATORS
         .iter()
-        .find_map(|(op, sym, ..)| rest.strip_prefix(sym).map(|v| (*op, v)))
+        .find_map(|r| rest.strip_prefix(r.symbol).map(|v| (r.op, v)))
         .ok_or_else(|| format!("filter {:?}: '!' without '='", shorten(text)))?;
     // The name is exactly the text before the symbol: the attributes
     // endpoint names attributes exactly, and a client that sends `city =x`
@@ -182,7 +211,11 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Filter, Refusal> {
             ty.name()
         )
     })?;
-    Ok(Filter::new(attribute, op, value))
+    Ok(Filter {
+        attribute: attribute.to_string(),
+        op,
+        value,
+    })
 }
 
 fn read_value(text: &str, ty: AttrType) -> Option<Value> {
@@ -240,7 +273,7 @@ mod tests {
         let f = parse("city=Rock & Roll", &s).unwrap();
         assert_eq!(
             (f.op, f.value),
-            (Operator::Eq, Value::Str("Rock & Roll".into()))
+            (Operator::Equals, Value::Str("Rock & Roll".into()))
         );
         assert_eq!(
             parse("city!=a+b=c", &s).unwrap().value,

@@ -105,19 +105,6 @@ impl Querier {
         Ok(BatchIterator::start(self.live_client()?, q))
     }
 
-    /// Every member as one Arrow table (`__arrow_c_stream__`).
-    #[pyo3(signature = (audience_id, filters=None, limit=None))]
-    fn members_arrow(
-        &self,
-        py: Python<'_>,
-        audience_id: AudienceId,
-        filters: Option<Filters>,
-        limit: Option<Limit>,
-    ) -> CdpResult<Py<PyAny>> {
-        let q = query(audience_id, filters, limit)?;
-        members_table(py, self.live_client()?, q)
-    }
-
     /// `await q.members_arrow_async(...)`: like `members_arrow()`.
     #[pyo3(signature = (audience_id, filters=None, limit=None))]
     fn members_arrow_async<'py>(
@@ -132,10 +119,11 @@ impl Querier {
     }
 }
 
-/// `to_pandas` and `to_polars`: `members_arrow(...)` converted by
-/// `cxone_cdp._frames` (whose extra is checked before any request).
-macro_rules! frame {
-    ($(#[$doc:meta])* $name:ident) => {
+/// The whole listing as one table: `members_arrow` (an Arrow table) and
+/// the frames made from it by `cxone_cdp._frames` (`to_pandas`,
+/// `to_polars`; the optional dependency is checked before any request).
+macro_rules! table {
+    ($(#[$doc:meta])* $name:ident, $frame:expr) => {
         #[pymethods]
         impl Querier {
             $(#[$doc])*
@@ -147,21 +135,33 @@ macro_rules! frame {
                 filters: Option<Filters>,
                 limit: Option<Limit>,
             ) -> CdpResult<Py<PyAny>> {
-                crate::batches::frame(py, stringify!($name), || {
-                    self.members_arrow(py, audience_id, filters, limit)
-                })
+                let table = || {
+                    let q = query(audience_id, filters, limit)?;
+                    members_table(py, self.live_client()?, q)
+                };
+                match $frame {
+                    Some(frame) => crate::batches::frame(py, frame, table),
+                    None => table(),
+                }
             }
         }
     };
 }
 
-frame!(
-    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
-    to_pandas
+table!(
+    /// Every member as one Arrow table (`__arrow_c_stream__`).
+    members_arrow,
+    None
 );
-frame!(
+table!(
+    /// `members_arrow(...)` as a pandas DataFrame (needs pyarrow and pandas).
+    to_pandas,
+    Some("to_pandas")
+);
+table!(
     /// `members_arrow(...)` as a polars DataFrame (needs polars).
-    to_polars
+    to_polars,
+    Some("to_polars")
 );
 
 /// The listing on this thread: waits through one [`Bridge`] (so Ctrl-C is

@@ -21,13 +21,13 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
 
-use crate::args::{self, query, AudienceId, Filters, Limit};
+use crate::args::{self, query, str_arg, AudienceId, Filters, Limit};
 use crate::bridge::block_on;
 use crate::errors::CdpResult;
 use crate::runtime::{check_same_process, runtime};
-use build::Options;
+use build::{opt_str, seconds};
 use cxone_cdp_core::api::Client;
-use cxone_cdp_core::config::{AuthMode, RetryPolicy};
+use cxone_cdp_core::config::{AuthMode, Config, RetryPolicy};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::filter;
 use out::{Counters, Pythonized};
@@ -88,31 +88,34 @@ impl Querier {
         access_key_secret: Option<&Bound<'_, PyAny>>,
         issuer: Option<&Bound<'_, PyAny>>,
     ) -> CdpResult<Self> {
-        let options = Options {
-            base_url,
-            client_id,
-            client_secret,
-            token_url,
-            scopes,
-            timeout,
-            connect_timeout,
-            retry: RetryPolicy {
-                max_retries,
-                backoff_base,
-                backoff_max,
-                retry_after_cap,
-            },
-            cache_size,
-            cache_ttl,
-            webhook_url,
-            webhook_secret,
-            audit_path,
-            auth,
-            access_key_id,
-            access_key_secret,
-            issuer,
+        let mut config = Config::new(
+            opt_str(Some(base_url), "base_url")?.unwrap_or_default(),
+            str_arg(client_id, "client_id")?,
+            str_arg(client_secret, "client_secret")?,
+        );
+        config.token_url = opt_str(token_url, "token_url")?;
+        if let Some(s) = scopes.filter(|s| !s.is_none()) {
+            config.scopes = build::scopes(s)?;
+        }
+        config.timeout = seconds("timeout", timeout)?;
+        config.connect_timeout = seconds("connect_timeout", connect_timeout)?;
+        config.retry = RetryPolicy {
+            max_retries,
+            backoff_base,
+            backoff_max,
+            retry_after_cap,
         };
-        let config = options.config()?;
+        config.cache_size = cache_size;
+        config.cache_ttl = cxone_cdp_core::cache::ttl_from_secs(cache_ttl)?;
+        config.webhook_url = webhook_url.filter(|u| !u.is_empty());
+        config.webhook_secret = webhook_secret.filter(|s| !s.is_empty());
+        config.audit_path = audit_path.filter(|p| !p.as_os_str().is_empty());
+        config.auth = AuthMode::parse(
+            opt_str(auth, "auth")?.as_deref(),
+            opt_str(access_key_id, "access_key_id")?,
+            opt_str(access_key_secret, "access_key_secret")?,
+        )?;
+        config.issuer = opt_str(issuer, "issuer")?;
         let _guard = runtime().enter();
         Ok(Querier {
             client: Client::new(config)?,
