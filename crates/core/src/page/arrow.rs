@@ -26,7 +26,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Datelike, NaiveDate};
+use chrono::DateTime;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{AttrType, Schema};
@@ -39,8 +39,9 @@ pub const JOINED_AT: &str = "joinedAt";
 /// Time zone of the `joinedAt` column.
 pub const UTC: &str = "UTC";
 
-/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+/// Days from 0000-03-01 (the start of the proleptic Gregorian 400-year
+/// cycle the civil-date arithmetic counts from) to 1970-01-01.
+const UNIX_EPOCH_FROM_0000_03_01: i32 = 719_468;
 
 /// The Arrow shape of a members listing for one attribute schema.
 #[derive(Debug, Clone)]
@@ -146,15 +147,35 @@ pub fn arrow_type(ty: AttrType) -> DataType {
 
 /// Days since 1970-01-01 of a strict `YYYY-MM-DD` date.
 pub fn date32(s: &str) -> Option<i32> {
-    let b = s.as_bytes();
+    days(s.as_bytes())
+}
+
+/// [`date32`] of the date's bytes.
+fn days(b: &[u8]) -> Option<i32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let year = digits(&b[0..4])?;
+    let year = digits(&b[0..4])? as i32;
     let month = digits(&b[5..7])?;
     let day = digits(&b[8..10])?;
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    Some(date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    // Days from civil (H. Hinnant): years start in March, so the leap day
+    // ends one; the year is 0..=9999, so one 400-year cycle is 146,097 days.
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy as i32;
+    Some(era * 146_097 + doe - UNIX_EPOCH_FROM_0000_03_01)
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
@@ -185,7 +206,7 @@ fn timestamp_us_fast(b: &[u8]) -> Option<i64> {
     if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let days = i64::from(date32(std::str::from_utf8(&b[..10]).ok()?)?);
+    let days = i64::from(days(&b[..10])?);
     let (h, m, sec) = (
         digits(&b[11..13])?,
         digits(&b[14..16])?,

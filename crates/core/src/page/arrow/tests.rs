@@ -413,6 +413,15 @@ proptest! {
     }
 
     #[test]
+    fn dates_agree_with_chrono(year in 0i32..10_000, month in 0u32..14, day in 0u32..33) {
+        use chrono::Datelike;
+        let text = format!("{year:04}-{month:02}-{day:02}");
+        let chrono = NaiveDate::from_ymd_opt(year, month, day)
+            .map(|d| d.num_days_from_ce() - 719_163);
+        prop_assert_eq!(date32(&text), chrono, "{}", text);
+    }
+
+    #[test]
     fn decoded_rows_match_member_count(n in 0usize..40, offset in 0usize..10_000) {
         let body = sample_page(n, offset, None);
         let p = decode(body.as_bytes()).unwrap();
