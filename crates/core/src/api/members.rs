@@ -102,8 +102,8 @@ impl Client {
 
     /// One page of a prepared query, through the response cache, decoded by
     /// `decoder` inside the retry loop (a body the decoder rejects is retried
-    /// as a server fault, and never cached). An empty `nextPageToken` is
-    /// taken as the end of the listing.
+    /// as a server fault, and never cached). The decoders read the body with
+    /// `page::envelope`, where an empty `nextPageToken` ends the listing.
     pub async fn fetch_page_with<D: PageDecoder>(
         &self,
         p: &Prepared,
@@ -112,13 +112,8 @@ impl Client {
     ) -> Result<Decoded<D::Output>> {
         self.ensure_api().await?;
         let path = Self::page_path(p, cursor);
-        let mut page = self
-            .get_cached(&path, "members page", |body| decoder.decode(body))
-            .await?;
-        if page.next_page_token.as_deref() == Some("") {
-            page.next_page_token = None;
-        }
-        Ok(page)
+        self.get_cached(&path, "members page", |body| decoder.decode(body))
+            .await
     }
 
     /// Every page of a prepared query from `cursor` (or the start), decoded

@@ -3,10 +3,10 @@
 //! ahead) while the previous page is written, so memory stays bounded for
 //! any audience size and no Python runs per member.
 //!
-//! Formats: JSONL (each member exactly as the API sent it, one per line,
-//! unknown fields kept), CSV and Parquet (the Arrow layout of
-//! `crate::page::arrow::ArrowLayout`: `memberId`, `joinedAt`, then one column per
-//! attribute in schema order).
+//! Formats ([`format`]): JSONL (each member exactly as the API sent it, one
+//! per line, unknown fields kept), CSV and Parquet (the Arrow layout of
+//! `crate::page::arrow::ArrowLayout`: `memberId`, `joinedAt`, then one column
+//! per attribute in schema order).
 //!
 //! Safety rules: the output is written to `<path>.part` beside the final
 //! path and renamed at the end, so an interrupted or failed export never
@@ -25,47 +25,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::api::{Client, Prepared, Query};
-use crate::error::{excerpt, Error, ErrorKind, Result};
-use crate::page::{Decoded, PageDecoder};
+use crate::error::{Error, ErrorKind, Result};
+use crate::page::arrow::ArrowLayout;
 use crate::paginate::Prefetch;
+
+pub mod format;
+
+use format::columnar;
+pub use format::{page_to_jsonl, Format, FormatDecoder};
 
 /// Checkpoint file format version.
 const CHECKPOINT_VERSION: u32 = 1;
 /// Pages decoded ahead of the writer.
 const PREFETCH: usize = 2;
-
-/// An export file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Jsonl,
-    Csv,
-    Parquet,
-}
-
-impl Format {
-    pub fn parse(s: &str) -> Result<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "jsonl" | "ndjson" => Ok(Format::Jsonl),
-            "csv" => Ok(Format::Csv),
-            "parquet" => Ok(Format::Parquet),
-            _ => Err(Error::validation(format!(
-                "unknown export format {:?}: expected jsonl, csv or parquet",
-                excerpt(s.as_bytes(), 40)
-            ))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Jsonl => "jsonl",
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
-        }
-    }
-}
 
 /// What identifies a query for resuming: a cursor is only valid for the
 /// query that produced it, and the partial file only for its format.
@@ -200,140 +174,6 @@ pub enum Flow {
     Stop,
 }
 
-/// One decoded page, ready to write.
-enum Payload {
-    /// Encoded output bytes (JSONL lines).
-    Bytes { data: Vec<u8>, members: usize },
-}
-
-impl Payload {
-    fn members(&self) -> usize {
-        match self {
-            Payload::Bytes { members, .. } => *members,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct RawPage<'a> {
-    #[serde(borrow)]
-    items: Vec<&'a RawValue>,
-    #[serde(rename = "nextPageToken", default)]
-    next_page_token: Option<String>,
-}
-
-/// A members page body to JSONL: each item's raw JSON on its own line,
-/// byte for byte (raw CR/LF bytes, which JSON only allows as whitespace
-/// between tokens, are dropped so a pretty-printed body still gives one
-/// line per member).
-pub fn page_to_jsonl(body: &[u8]) -> Result<(Vec<u8>, usize, Option<String>)> {
-    let page: RawPage<'_> = serde_json::from_slice(body)
-        .map_err(|e| crate::transport::unreadable_body("members page", body, e))?;
-    let mut out = Vec::with_capacity(body.len() + page.items.len());
-    for item in &page.items {
-        let raw = item.get().as_bytes();
-        if raw.first() != Some(&b'{') {
-            return Err(crate::transport::unreadable_body(
-                "members page",
-                body,
-                "a member is not a JSON object",
-            ));
-        }
-        if raw.contains(&b'\n') || raw.contains(&b'\r') {
-            out.extend(raw.iter().filter(|b| !matches!(b, b'\n' | b'\r')));
-        } else {
-            out.extend_from_slice(raw);
-        }
-        out.push(b'\n');
-    }
-    Ok((out, page.items.len(), page.next_page_token))
-}
-
-/// The Arrow side of CSV and Parquet: the layout built from the ordered
-/// schema, each page body decoded straight into a record batch and encoded
-/// to output bytes on the runtime's workers.
-mod columnar {
-    use std::io::Write;
-
-    use arrow_array::RecordBatch;
-
-    use crate::error::{Error, ErrorKind, Result};
-    use crate::page::arrow::ArrowLayout;
-
-    /// `joinedAt` in CSV: RFC 3339 in UTC with a `Z`, fraction only if any.
-    const CSV_TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
-    /// Rows per Parquet row group (bounds the writer's memory).
-    pub const ROW_GROUP_ROWS: usize = 65_536;
-
-    fn arrow_error(what: &str, e: impl std::fmt::Display) -> Error {
-        Error::new(ErrorKind::Other, format!("{what}: {e}"))
-    }
-
-    /// CSV text of a batch (with the header line if `header`).
-    pub fn csv_bytes(batch: &RecordBatch, header: bool) -> Result<Vec<u8>> {
-        let mut w = arrow_csv::WriterBuilder::new()
-            .with_header(header)
-            .with_timestamp_tz_format(CSV_TIMESTAMP.to_string())
-            .build(Vec::new());
-        w.write(batch).map_err(|e| arrow_error("CSV encoding", e))?;
-        Ok(w.into_inner())
-    }
-
-    /// The CSV header line of a layout.
-    pub fn csv_header(layout: &ArrowLayout) -> Result<Vec<u8>> {
-        csv_bytes(&layout.empty_batch(), true)
-    }
-
-    /// The Arrow IPC stream prefix (the schema message) of a layout.
-    pub fn ipc_header(layout: &ArrowLayout) -> Result<Vec<u8>> {
-        // Not `into_inner`: that would finish the stream (end-of-stream marker).
-        let w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &layout.schema())
-            .map_err(|e| arrow_error("IPC encoding", e))?;
-        Ok(w.get_ref().clone())
-    }
-
-    /// The IPC stream message of one batch (what follows the schema message).
-    pub fn ipc_batch(batch: &RecordBatch, header_len: usize) -> Result<Vec<u8>> {
-        let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
-            .map_err(|e| arrow_error("IPC encoding", e))?;
-        w.write(batch).map_err(|e| arrow_error("IPC encoding", e))?;
-        let mut bytes = std::mem::take(w.get_mut());
-        bytes.drain(..header_len);
-        Ok(bytes)
-    }
-
-    /// The end-of-stream marker of an IPC stream.
-    pub const IPC_EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-
-    /// Converts a complete IPC stream file to Parquet (batch by batch).
-    pub fn ipc_to_parquet(stage: &std::path::Path, out: &std::path::Path) -> Result<()> {
-        use parquet::arrow::ArrowWriter;
-        use parquet::basic::Compression;
-        use parquet::file::properties::WriterProperties;
-        let io = |e: std::io::Error| arrow_error("Parquet conversion", e);
-        let input = std::io::BufReader::new(std::fs::File::open(stage).map_err(io)?);
-        let reader = arrow_ipc::reader::StreamReader::try_new(input, None)
-            .map_err(|e| arrow_error("reading the staged batches", e))?;
-        let file = std::fs::File::create(out).map_err(io)?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
-        let mut w = ArrowWriter::try_new(file, reader.schema(), Some(props))
-            .map_err(|e| arrow_error("Parquet writer", e))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| arrow_error("reading the staged batches", e))?;
-            w.write(&batch)
-                .map_err(|e| arrow_error("Parquet writing", e))?;
-        }
-        let mut file = w
-            .into_inner()
-            .map_err(|e| arrow_error("Parquet writing", e))?;
-        file.flush().and_then(|()| file.sync_data()).map_err(io)?;
-        Ok(())
-    }
-}
-
 /// The output side: a partial file that grows page by page.
 struct Sink {
     format: Format,
@@ -383,15 +223,11 @@ impl Sink {
         })
     }
 
-    fn write(&mut self, payload: &Payload) -> Result<()> {
-        match payload {
-            Payload::Bytes { data, .. } => {
-                self.file
-                    .write_all(data)
-                    .map_err(|e| io_error("write the output", &self.path, e))?;
-                self.bytes += data.len() as u64;
-            }
-        }
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all(data)
+            .map_err(|e| io_error("write the output", &self.path, e))?;
+        self.bytes += data.len() as u64;
         Ok(())
     }
 
@@ -451,78 +287,6 @@ pub fn fingerprint(
     })
 }
 
-type Decoder = Box<dyn Fn(&[u8]) -> Result<(Payload, Option<String>)> + Send + Sync>;
-
-/// A format's decoder as a [`PageDecoder`], so the export shares the
-/// client's one pagination state machine (`Client::pages_with`).
-struct FormatDecoder(Decoder);
-
-impl PageDecoder for FormatDecoder {
-    type Output = Payload;
-    fn decode(&self, body: &[u8]) -> Result<Decoded<Payload>> {
-        let (data, next_page_token) = (self.0)(body)?;
-        let items = data.members();
-        Ok(Decoded {
-            data,
-            // An empty cursor ends the listing, as in `paginate::parse_page`
-            // (followed, it would restart the listing: found by the fuzz
-            // corpus, issue 8).
-            next_page_token: next_page_token.filter(|t| !t.is_empty()),
-            items,
-        })
-    }
-}
-
-/// The per-page decoder of a format (run on the runtime's workers) and the
-/// bytes a fresh output starts with.
-fn decoder(format: Format, attrs: &crate::api::Attributes) -> Result<(Decoder, Vec<u8>)> {
-    use crate::page::arrow::ArrowLayout;
-    // A columnar format: each page decoded to a record batch, then `encode`d.
-    fn batch_format(
-        layout: ArrowLayout,
-        encode: impl Fn(&arrow_array::RecordBatch) -> Result<Vec<u8>> + Send + Sync + 'static,
-    ) -> Decoder {
-        Box::new(move |body: &[u8]| {
-            let page = layout.decode_page(body)?;
-            let data = encode(&page.batch)?;
-            Ok((
-                Payload::Bytes {
-                    data,
-                    members: page.items,
-                },
-                page.next_page_token,
-            ))
-        })
-    }
-    let layout = || ArrowLayout::from_attributes(attrs);
-    Ok(match format {
-        Format::Jsonl => (
-            Box::new(|body: &[u8]| {
-                let (data, members, next) = page_to_jsonl(body)?;
-                Ok((Payload::Bytes { data, members }, next))
-            }),
-            Vec::new(),
-        ),
-        Format::Csv => {
-            let layout = layout();
-            let header = columnar::csv_header(&layout)?;
-            (
-                batch_format(layout, |batch| columnar::csv_bytes(batch, false)),
-                header,
-            )
-        }
-        Format::Parquet => {
-            let layout = layout();
-            let header = columnar::ipc_header(&layout)?;
-            let header_len = header.len();
-            (
-                batch_format(layout, move |batch| columnar::ipc_batch(batch, header_len)),
-                header,
-            )
-        }
-    })
-}
-
 /// Runs an export to completion. `on_page` is called after every written
 /// (and checkpointed) page; returning `Flow::Stop` ends the export with an
 /// `interrupted` error, leaving the partial output and checkpoint for a
@@ -536,7 +300,7 @@ pub async fn export(
     let prepared = client.prepare(req.query.clone()).await?;
     let attrs = client.attributes().await?;
     let fp = fingerprint(&prepared, &attrs.schema, req.format)?;
-    let (decode, header) = decoder(req.format, &attrs)?;
+    let decode = FormatDecoder::new(req.format, ArrowLayout::from_attributes(&attrs))?;
 
     let previous = match (&req.checkpoint, req.resume) {
         (Some(cp), true) => Checkpoint::load(cp)?,
@@ -565,10 +329,7 @@ pub async fn export(
         None => {
             let temp = sibling(&req.output, ".part");
             let mut sink = Sink::create(req.format, temp.clone())?;
-            sink.write(&Payload::Bytes {
-                data: header,
-                members: 0,
-            })?;
+            sink.write(decode.header())?;
             let bytes = if req.checkpoint.is_some() {
                 sink.sync()?
             } else {
@@ -597,7 +358,7 @@ pub async fn export(
         }
         if !state.listing_done {
             // Decode on the runtime's workers, at most PREFETCH pages ahead.
-            let decode = std::sync::Arc::new(FormatDecoder(decode));
+            let decode = std::sync::Arc::new(decode);
             let stream = client.pages_with(prepared, state.next_cursor.clone(), decode);
             let pages = Prefetch::spawn(
                 &tokio::runtime::Handle::current(),
@@ -666,265 +427,4 @@ pub fn interrupted() -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_cursor_ends_the_listing_in_every_format() {
-        // Regression (issue 8 fuzz corpus): `"nextPageToken": ""` ended the
-        // dict path but was followed as a cursor by the export and Arrow paths.
-        let attrs = crate::api::Attributes::default();
-        let body = br#"{"items":[{"memberId":"m1"}],"nextPageToken":""}"#;
-        for format in [Format::Jsonl, Format::Csv, Format::Parquet] {
-            let (d, _) = decoder(format, &attrs).unwrap();
-            let page = FormatDecoder(d).decode(body).unwrap();
-            assert_eq!((page.items, page.next_page_token), (1, None), "{format:?}");
-        }
-        let layout = crate::page::arrow::ArrowLayout::new(&[]);
-        let page = PageDecoder::decode(&layout, body).unwrap();
-        assert_eq!((page.items, page.next_page_token), (1, None));
-    }
-
-    #[test]
-    fn jsonl_keeps_items_verbatim() {
-        let body = br#"{"items":[{"memberId":"m1","x":12.50,"attributes":{"city":"S\u00e3o"}},
- {"memberId":"m2",
-  "n":null}],"nextPageToken":"c1","extra":1}"#;
-        let (out, n, next) = page_to_jsonl(body).unwrap();
-        assert_eq!(n, 2);
-        assert_eq!(next.as_deref(), Some("c1"));
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                r#"{"memberId":"m1","x":12.50,"attributes":{"city":"S\u00e3o"}}"#,
-                r#"{"memberId":"m2",  "n":null}"#
-            ]
-        );
-        let (out, n, next) = page_to_jsonl(br#"{"items":[],"nextPageToken":null}"#).unwrap();
-        assert!(out.is_empty() && n == 0 && next.is_none());
-    }
-
-    #[test]
-    fn jsonl_refuses_broken_pages() {
-        for body in [
-            &br#"{"items":[{"memberId":"m1""#[..],
-            br#"{"items":[1]}"#,
-            br#"{"nextPageToken":null}"#,
-            b"<html>",
-        ] {
-            let e = page_to_jsonl(body).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::Server);
-        }
-    }
-
-    #[test]
-    fn checkpoint_roundtrip_and_atomic_store() {
-        let dir = std::env::temp_dir().join(format!("cxone-cp-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("cp.json");
-        assert_eq!(Checkpoint::load(&path).unwrap(), None);
-        let cp = Checkpoint {
-            version: CHECKPOINT_VERSION,
-            fingerprint: Fingerprint {
-                audience_id: "a".into(),
-                filters: vec!["city=Rock & Roll".into()],
-                limit: 10,
-                format: "jsonl".into(),
-            },
-            next_cursor: Some("c".into()),
-            listing_done: false,
-            members: 20,
-            pages: 2,
-            temp_path: dir.join("out.jsonl.part"),
-            bytes: 123,
-        };
-        cp.store(&path).unwrap();
-        assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
-        assert!(!sibling(&path, ".tmp").exists());
-        fs::write(&path, b"{}").unwrap();
-        assert_eq!(
-            Checkpoint::load(&path).unwrap_err().kind,
-            ErrorKind::Validation
-        );
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(Format::parse("JSONL").unwrap(), Format::Jsonl);
-        assert_eq!(Format::parse("parquet").unwrap(), Format::Parquet);
-        assert!(Format::parse("xml").is_err());
-    }
-
-    async fn sim_client(members: usize) -> (cxone_cdp_simulator::Simulator, Client) {
-        let cfg = cxone_cdp_simulator::SimConfig {
-            members,
-            ..Default::default()
-        };
-        let sim = cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap();
-        let c = crate::config::Config::new(sim.base_url(), "sim-client", "sim-secret");
-        let client = Client::new(c).unwrap();
-        (sim, client)
-    }
-
-    fn read_ids(path: &Path) -> Vec<String> {
-        fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["memberId"].as_str().unwrap().to_string()
-            })
-            .collect()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jsonl_export_stops_and_resumes_exactly() {
-        use crate::filter::{Filter, Operator, Value};
-        let (sim, client) = sim_client(2_500).await;
-        let dir = std::env::temp_dir().join(format!("cxone-exp-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("m.jsonl");
-        let cp = dir.join("cp.json");
-        let filters = vec![Filter::new("lifetime_value", Operator::Gt, Value::Int(100))];
-        let req = ExportRequest {
-            query: Query::new(cxone_cdp_simulator::AUDIENCE_ID, filters.clone(), 100),
-            format: Format::Jsonl,
-            output: out.clone(),
-            checkpoint: Some(cp.clone()),
-            resume: true,
-        };
-        // Stop after 3 pages: no final file, a checkpoint, a partial file.
-        let e = export(&client, req.clone(), |p| {
-            if p.pages == 3 {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
-        })
-        .await
-        .unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("interrupted"));
-        assert!(!out.exists());
-        let saved = Checkpoint::load(&cp).unwrap().unwrap();
-        assert_eq!((saved.pages, saved.members), (3, 300));
-        // Garbage past the recorded length is cut off on resume.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&saved.temp_path)
-            .unwrap();
-        f.write_all(b"{\"memberId\":\"half").unwrap();
-        drop(f);
-        // A different query may not resume this checkpoint.
-        let mut other = req.clone();
-        other.query.limit = 50;
-        let e = export(&client, other, |_| Flow::Continue)
-            .await
-            .unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("checkpoint_mismatch"));
-        let s = export(&client, req, |_| Flow::Continue).await.unwrap();
-        assert_eq!(s.resumed_members, 300);
-        let expected: Vec<String> = sim
-            .expected_members(cxone_cdp_simulator::AUDIENCE_ID, &["lifetime_value>100"])
-            .unwrap()
-            .iter()
-            .map(|m| m["memberId"].as_str().unwrap().to_string())
-            .collect();
-        assert!(expected.len() > 300);
-        assert_eq!(read_ids(&out), expected);
-        assert_eq!(s.members as usize, expected.len());
-        assert!(!cp.exists());
-        assert!(!saved.temp_path.exists());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn failed_export_without_checkpoint_leaves_nothing() {
-        let (_sim, client) = sim_client(100).await;
-        let dir = std::env::temp_dir().join(format!("cxone-exp-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("m.jsonl");
-        let req = ExportRequest {
-            query: Query::new("no-such-audience", vec![], 10),
-            format: Format::Jsonl,
-            output: out.clone(),
-            checkpoint: None,
-            resume: false,
-        };
-        let e = export(&client, req, |_| Flow::Continue).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::NotFound);
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn csv_and_parquet_exports_resume_to_the_full_listing() {
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let (sim, client) = sim_client(1_050).await;
-        let dir = std::env::temp_dir().join(format!("cxone-exp-{}", uuid::Uuid::new_v4()));
-        fs::create_dir_all(&dir).unwrap();
-        let want: Vec<String> = sim
-            .expected_members(cxone_cdp_simulator::AUDIENCE_ID, &[])
-            .unwrap()
-            .iter()
-            .map(|m| m["memberId"].as_str().unwrap().to_string())
-            .collect();
-        for format in [Format::Csv, Format::Parquet] {
-            let out = dir.join(format!("m.{}", format.name()));
-            let cp = dir.join(format!("{}.cp", format.name()));
-            let req = ExportRequest {
-                query: Query::new(cxone_cdp_simulator::AUDIENCE_ID, vec![], 100),
-                format,
-                output: out.clone(),
-                checkpoint: Some(cp.clone()),
-                resume: true,
-            };
-            let stop = |p: &Progress| {
-                if p.pages == 4 {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                }
-            };
-            export(&client, req.clone(), stop).await.unwrap_err();
-            assert!(!out.exists());
-            let s = export(&client, req, |_| Flow::Continue).await.unwrap();
-            assert_eq!((s.members, s.resumed_members), (1_050, 400));
-            let got: Vec<String> = match format {
-                Format::Csv => {
-                    let text = fs::read_to_string(&out).unwrap();
-                    let mut lines = text.lines();
-                    assert_eq!(
-                        lines.next().unwrap(),
-                        "memberId,joinedAt,lifecycle_stage,last_purchase_date,city,lifetime_value,is_vip"
-                    );
-                    lines
-                        .map(|l| l.split(',').next().unwrap().to_string())
-                        .collect()
-                }
-                _ => {
-                    let reader =
-                        ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap())
-                            .unwrap()
-                            .build()
-                            .unwrap();
-                    let mut ids = Vec::new();
-                    for b in reader {
-                        let b = b.unwrap();
-                        let col = b
-                            .column(0)
-                            .as_any()
-                            .downcast_ref::<arrow_array::StringArray>()
-                            .unwrap();
-                        ids.extend(col.iter().map(|v| v.unwrap().to_string()));
-                    }
-                    ids
-                }
-            };
-            assert_eq!(got, want, "{format:?}");
-        }
-        fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

@@ -1,9 +1,11 @@
-//! Member pages: the JSON value type members are parsed into (no GIL needed,
-//! key order kept, unknown fields passed through), page parsing, and the
-//! pagination state machine (follow `nextPageToken` until it is null, keep
-//! going over empty and short pages, stop on a repeated cursor).
+//! Member pages: the one page envelope reader ([`envelope`]) and the
+//! decoders on it: the [`Json`] tree (no GIL needed, key order kept,
+//! unknown fields passed through), the dict path's [`tape`] and the
+//! [`arrow`] record batches; and the [`PageDecoder`] interface the client's
+//! pagination runs them through.
 
 pub mod arrow;
+pub mod envelope;
 pub mod tape;
 
 use std::fmt;
@@ -11,7 +13,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::Result;
-use crate::transport::unreadable_body;
+use envelope::{read_page, Fields, Kind, Members, Number, Value, R};
 
 /// A parsed JSON value. Objects keep their key order.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,8 @@ impl Json {
     }
 }
 
+/// serde's reading of a [`Json`], for the answers of other endpoints (the
+/// webhook's); members pages are read by [`envelope`] alone.
 struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
@@ -122,97 +126,86 @@ pub struct Page {
     pub next_page_token: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct PageWire {
-    items: Vec<Json>,
-    #[serde(rename = "nextPageToken", default)]
-    next_page_token: Option<String>,
-}
-
-/// Parses a members page. A body that is not a JSON object with an `items`
-/// array (truncated, HTML, ...) is a server fault, never an empty page.
+/// Parses a members page into [`Json`] trees, one per member. A body the
+/// [`envelope`] reader refuses (truncated, HTML, ...) is a server fault,
+/// never an empty page.
 pub fn parse_page(body: &[u8]) -> Result<Page> {
-    // serde would also take a JSON array as the struct's fields in order
-    // (`[[...]]` as a page): the contract's page is an object (cargo-fuzz).
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(unreadable_body(
-            "members page",
-            body,
-            "the body is not a JSON object",
-        ));
-    }
-    let wire: PageWire =
-        serde_json::from_slice(body).map_err(|e| unreadable_body("members page", body, e))?;
-    let next_page_token = match wire.next_page_token {
-        Some(t) if t.is_empty() => {
-            log::debug!(target: "cxone_cdp", "empty nextPageToken taken as the end of the listing");
-            None
-        }
-        other => other,
-    };
+    let mut trees = Trees::default();
+    let next_page_token = read_page(body, &mut trees)?;
     Ok(Page {
-        items: wire.items,
+        items: trees.items,
         next_page_token,
     })
 }
 
-/// Walks a members page body with jiter, the one reading of the page
-/// envelope shared by the streaming decoders (`tape`, `arrow`): the body
-/// must be a JSON object with one `items` array and at most one
-/// `nextPageToken` (a string or null); other fields are skipped, and
-/// nothing may follow the object. `item` reads each element of `items`
-/// (given its first token). Returns the raw `nextPageToken`; errors are
-/// short texts for [`unreadable_body`].
-pub fn walk_page<'j>(
-    body: &'j [u8],
-    mut item: impl FnMut(&mut jiter::Jiter<'j>, jiter::Peek) -> std::result::Result<(), String>,
-) -> std::result::Result<Option<String>, String> {
-    use jiter::{Jiter, Peek};
-    let e = |err: jiter::JiterError| err.to_string();
-    let mut j = Jiter::new(body);
-    if j.peek().map_err(e)? != Peek::Object {
-        return Err("the body is not a JSON object".into());
+/// The fields of one object, as read.
+#[derive(Default)]
+struct Entries(Vec<(String, Json)>);
+
+impl<'j> Fields<'j> for Entries {
+    type Key = String;
+    fn key(&mut self, key: &str) -> String {
+        key.to_owned()
     }
-    let mut items = false;
-    let mut token: Option<Option<String>> = None;
-    let mut key = j.known_object().map_err(e)?.map(str::to_owned);
-    while let Some(k) = key {
-        match k.as_str() {
-            "items" => {
-                if std::mem::replace(&mut items, true) {
-                    return Err("duplicate field `items`".into());
-                }
-                if j.peek().map_err(e)? != Peek::Array {
-                    return Err("items is not an array".into());
-                }
-                let mut elem = j.known_array().map_err(e)?;
-                while let Some(p) = elem {
-                    item(&mut j, p)?;
-                    elem = j.array_step().map_err(e)?;
-                }
-            }
-            "nextPageToken" => {
-                if token.is_some() {
-                    return Err("duplicate field `nextPageToken`".into());
-                }
-                token = Some(match j.peek().map_err(e)? {
-                    Peek::Null => {
-                        j.known_null().map_err(e)?;
-                        None
-                    }
-                    Peek::String => Some(j.known_str().map_err(e)?.to_owned()),
-                    _ => return Err("nextPageToken is neither a string nor null".into()),
-                });
-            }
-            _ => j.next_skip().map_err(e)?,
+    fn value(&mut self, key: String, v: &mut Value<'_, 'j>) -> R<()> {
+        self.0.push((key, tree(v)?));
+        Ok(())
+    }
+}
+
+/// One value as a tree.
+fn tree(v: &mut Value<'_, '_>) -> R<Json> {
+    Ok(match v.kind() {
+        Kind::Null => {
+            v.null()?;
+            Json::Null
         }
-        key = j.next_key().map_err(e)?.map(str::to_owned);
+        Kind::Bool => Json::Bool(v.bool()?),
+        Kind::Number => match v.number()? {
+            Number::Int(i) => Json::Int(i),
+            Number::UInt(u) => Json::UInt(u),
+            Number::Float(f) => Json::Float(f),
+        },
+        Kind::String => Json::Str(v.str()?.to_owned()),
+        Kind::Array => {
+            let mut out = Vec::new();
+            v.array(|e| {
+                out.push(tree(e)?);
+                Ok(())
+            })?;
+            Json::Array(out)
+        }
+        Kind::Object => {
+            let mut out = Entries::default();
+            v.object(&mut out)?;
+            Json::Object(out.0)
+        }
+    })
+}
+
+/// The members of a page as trees.
+#[derive(Default)]
+struct Trees {
+    items: Vec<Json>,
+    member: Entries,
+}
+
+impl<'j> Fields<'j> for Trees {
+    type Key = String;
+    fn key(&mut self, key: &str) -> String {
+        self.member.key(key)
     }
-    j.finish().map_err(e)?;
-    if !items {
-        return Err("missing field `items`".into());
+    fn value(&mut self, key: String, v: &mut Value<'_, 'j>) -> R<()> {
+        self.member.value(key, v)
     }
-    Ok(token.flatten())
+}
+
+impl<'j> Members<'j> for Trees {
+    fn end(&mut self, _fields: u32, _raw: &'j [u8]) -> R<()> {
+        let fields = std::mem::take(&mut self.member.0);
+        self.items.push(Json::Object(fields));
+        Ok(())
+    }
 }
 
 /// What a [`PageDecoder`] makes of one members page body.
@@ -315,6 +308,7 @@ mod tests {
             b"",
             br#"{"nextPageToken":null}"#,
             br#"{"items":{}}"#,
+            br#"[[{"memberId":"m1"}], null]"#,
         ] {
             let e = parse_page(body).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Server);
