@@ -7,6 +7,8 @@
 pub mod arrow;
 pub mod envelope;
 pub mod tape;
+#[cfg(test)]
+mod testkit;
 
 use std::fmt;
 

@@ -328,13 +328,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        let nest = |n: usize| {
-            format!(
-                r#"{{"items": [{{"memberId": "m", "x": {}{}}}]}}"#,
-                "[".repeat(n),
-                "]".repeat(n)
-            )
-        };
+        let nest = crate::page::testkit::nested_page;
         assert!(decode_page(nest(10_000).as_bytes()).is_err());
         same_as_tree(&nest(100));
     }
@@ -364,25 +358,8 @@ mod tests {
     #[test]
     #[ignore]
     fn decode_throughput() {
-        let pages: Vec<String> = (0..100)
-            .map(|k| crate::page::arrow::tests::sample_page(1000, k * 1000, Some("t")))
-            .collect();
-        let mb: usize = pages.iter().map(String::len).sum();
-        // best of 15: the machine is shared, the minimum is the signal
-        let mut best = f64::MAX;
-        for _ in 0..15 {
-            let t = std::time::Instant::now();
-            let mut n = 0;
-            for p in &pages {
-                n += decode_page(p.as_bytes()).unwrap().tape.items;
-            }
-            assert_eq!(n, 100_000);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        println!(
-            "tape decode_page: {:.0} members/s, {:.0} MB/s",
-            100_000.0 / best,
-            mb as f64 / best / 1e6
-        );
+        crate::page::testkit::print_decode_throughput("tape decode_page", |p| {
+            decode_page(p).unwrap().tape.items
+        });
     }
 }

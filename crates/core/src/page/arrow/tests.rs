@@ -434,25 +434,8 @@ proptest! {
 #[test]
 #[ignore]
 fn decode_throughput() {
-    let pages: Vec<String> = (0..100)
-        .map(|k| sample_page(1000, k * 1000, Some("t")))
-        .collect();
     let l = layout();
-    let mb: usize = pages.iter().map(String::len).sum();
-    // best of 15: the machine is shared, the minimum is the signal
-    let mut best = f64::MAX;
-    for _ in 0..15 {
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        for p in &pages {
-            n += l.decode_page(p.as_bytes()).unwrap().items;
-        }
-        assert_eq!(n, 100_000);
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    println!(
-        "decode_page: {:.0} members/s, {:.0} MB/s",
-        100_000.0 / best,
-        mb as f64 / best / 1e6
-    );
+    crate::page::testkit::print_decode_throughput("arrow decode_page", |p| {
+        l.decode_page(p).unwrap().items
+    });
 }

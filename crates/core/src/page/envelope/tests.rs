@@ -462,13 +462,7 @@ proptest::proptest! {
 #[test]
 fn depth_is_limited_as_serde_json_limits_it() {
     // The page object, `items` and the member are three levels.
-    let nest = |n: usize| {
-        format!(
-            r#"{{"items":[{{"memberId":"m","v":{}{}}}]}}"#,
-            "[".repeat(n),
-            "]".repeat(n)
-        )
-    };
+    let nest = crate::page::testkit::nested_page;
     let serde_ok = |b: &str| serde_json::from_str::<serde_json::Value>(b).is_ok();
     let limit = MAX_DEPTH - MEMBER_DEPTH;
     assert!(serde_ok(&nest(limit)) && !serde_ok(&nest(limit + 1)));
