@@ -155,6 +155,35 @@ def test_fork_child_gets_a_working_querier_or_a_clear_error_never_a_hang():
     assert "parent ok, child exit 0" in r.stdout, (r.stdout, r.stderr)
 
 
+# -- interpreter exit -----------------------------------------------------------
+
+
+def test_the_interpreter_exits_cleanly_right_after_async_calls():
+    # An async result is delivered from a runtime thread; the script may end
+    # the moment the loop has it. That thread must never be caught wanting
+    # the GIL while CPython finalizes (it used to abort or segfault about
+    # one exit in two at this size).
+    code = """
+        import asyncio
+        from _querier_support import querier
+        from cxone_cdp.testing import AUDIENCE_ID, Simulator
+        sim = Simulator(members=20_000).start()
+        q = querier(sim)
+        async def main():
+            return await q.members_async(AUDIENCE_ID, limit=1000)
+        for _ in range(3):
+            loop = asyncio.new_event_loop()
+            assert len(loop.run_until_complete(main())) == 20_000
+            loop.close()
+        assert asyncio.run(q.count_async(AUDIENCE_ID)) == 20_000
+        print("done", flush=True)
+    """
+    for _ in range(12):
+        r = run_script(code)
+        assert (r.returncode, r.stdout.strip()) == (0, "done"), r.stderr[-2000:]
+        assert "Fatal Python error" not in r.stderr, r.stderr[-2000:]
+
+
 # -- concurrency ---------------------------------------------------------------
 
 

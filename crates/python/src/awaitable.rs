@@ -75,7 +75,7 @@ where
             }
         });
         let value = flatten(task.await).map_err(|e| PyErr::from(CdpError::Core(e)))??;
-        Python::attach(|py| value.into_py_any(py))
+        crate::shutdown::attach(|py| value.into_py_any(py)).map_err(PyErr::from)?
     };
     let start = Start {
         fut: Mutex::new(Some(Box::pin(run))),

@@ -18,6 +18,7 @@ use crate::bridge::{block_on, Bridge};
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{iterator_protocol, Feed, Progress};
 use crate::runtime::runtime;
+use crate::shutdown;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::arrow::ArrowLayout;
@@ -74,7 +75,7 @@ pub fn members_table_async<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     awaitable(py, async move {
         let (batches, schema) = collect_batches(client, query).await?;
-        Ok::<_, CdpError>(Python::attach(|py| table_to_py(py, batches, schema))?)
+        Ok::<_, CdpError>(shutdown::attach(|py| table_to_py(py, batches, schema))??)
     })
 }
 
@@ -127,7 +128,9 @@ impl BatchIterator {
                     Some(page) if page.items == 0 => continue,
                     Some(page) => {
                         progress.page(page.items);
-                        return Ok::<_, CdpError>(Python::attach(|py| batch_to_py(py, page.data))?);
+                        return Ok::<_, CdpError>(shutdown::attach(|py| {
+                            batch_to_py(py, page.data)
+                        })??);
                     }
                 }
             }

@@ -98,7 +98,11 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
 
 /// The Python exception for a core error.
 pub fn to_pyerr(e: Error) -> PyErr {
-    Python::attach(|py| build(py, &e).unwrap_or_else(|failure| failure))
+    match crate::shutdown::attach(|py| build(py, &e).unwrap_or_else(|failure| failure)) {
+        Ok(err) => err,
+        // The interpreter is exiting: a plain error, made when it is raised.
+        Err(_) => pyo3::exceptions::PyRuntimeError::new_err(e.to_string()),
+    }
 }
 
 /// A validation error as a Python exception.

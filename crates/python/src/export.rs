@@ -13,6 +13,7 @@ use crate::args::{filters_from_py, str_arg};
 use crate::bridge::Bridge;
 use crate::errors::{CdpError, CdpResult};
 use crate::querier::Querier;
+use crate::shutdown;
 use cxone_cdp_core::api::{check_limit, Query};
 use cxone_cdp_core::error::Error;
 use cxone_cdp_core::export::{self, ExportRequest, Flow, Format, Progress};
@@ -65,7 +66,11 @@ fn export_members<'py>(
                 return Flow::Continue;
             };
             let args = (p.members, p.pages, p.elapsed, p.run_members, p.run_pages);
-            match Python::attach(|py| cb.call1(py, args).map(drop)) {
+            // Refused only while the interpreter exits: nobody awaits the export then.
+            let Ok(called) = shutdown::attach(|py| cb.call1(py, args).map(drop)) else {
+                return Flow::Stop;
+            };
+            match called {
                 Ok(()) => Flow::Continue,
                 Err(e) => {
                     *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);

@@ -17,6 +17,7 @@ use crate::bridge::{Bridge, SignalClock};
 use crate::dicts::TapeBuilder;
 use crate::errors::{CdpError, CdpResult};
 use crate::runtime::runtime;
+use crate::shutdown;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::tape::{Tape, TapePages};
@@ -280,7 +281,7 @@ impl MemberIterator {
                     return Err(PyStopAsyncIteration::new_err(()).into());
                 };
                 progress.pages_only();
-                let first = Python::attach(|py| Self::fill(py, &buffer, page))?;
+                let first = shutdown::attach(|py| Self::fill(py, &buffer, page))??;
                 if let Some(first) = first {
                     progress.item();
                     return Ok(first);
@@ -389,7 +390,7 @@ impl PageIterator {
         awaitable(py, async move {
             match Self::step(&progress, feed.recv().await)? {
                 None => Err(PyStopAsyncIteration::new_err(()).into()),
-                Some(page) => Ok::<_, CdpError>(Python::attach(|py| Page::build(py, page))?),
+                Some(page) => Ok::<_, CdpError>(shutdown::attach(|py| Page::build(py, page))??),
             }
         })
     }

@@ -17,6 +17,7 @@ pub mod iter;
 pub mod partition;
 pub mod querier;
 pub mod runtime;
+pub mod shutdown;
 pub mod simulator;
 
 static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
@@ -55,7 +56,9 @@ fn init_logging(py: Python<'_>) -> PyResult<()> {
         |logger, (target, level)| logger.filter_target(target.to_owned(), level),
     );
     // Another `log` logger may already be installed (embedding): keep it.
-    if let Ok(handle) = logger.install() {
+    let handle = logger.reset_handle();
+    if log::set_boxed_logger(Box::new(shutdown::GuardedLogger(logger))).is_ok() {
+        log::set_max_level(LevelFilter::Debug);
         let _ = LOG_RESET.set(handle);
     }
     Ok(())
@@ -96,6 +99,7 @@ fn _panic_for_test<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyAn
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     init_logging(m.py())?;
+    shutdown::register(m)?;
     m.add_function(wrap_pyfunction!(_reset_log_cache, m)?)?;
     simulator::register(m)?;
     querier::register(m)?;

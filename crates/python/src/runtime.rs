@@ -92,7 +92,7 @@ impl GenericRuntime for CdpRuntime {
     where
         F: FnOnce() + Send + 'static,
     {
-        runtime().spawn_blocking(f)
+        runtime().spawn_blocking(crate::shutdown::guard_blocking(f))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::bridge::Bridge;
 use crate::dicts::{GcPause, TapeBuilder};
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{tape_feed, Feed, MemberIterator, PageIterator};
+use crate::shutdown;
 use cxone_cdp_core::error::Error;
 
 /// Pages `members()` lets the background walk run ahead of the conversion:
@@ -190,10 +191,10 @@ fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> 
             match feed.recv().await {
                 None => return Ok(list),
                 Some(Err(e)) => return Err(CdpError::from(e)),
-                Some(Ok(page)) => Python::attach(|py| {
+                Some(Ok(page)) => shutdown::attach(|py| {
                     let _pause = GcPause::new(py);
                     TapeBuilder::new(py, &page.data).extend(list.bind(py))
-                })?,
+                })??,
             }
         }
     })
