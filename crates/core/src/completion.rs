@@ -30,7 +30,7 @@ pub struct CallbackTarget {
 impl std::fmt::Debug for CallbackTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackTarget")
-            .field("url", &webhook::redact_url(&self.url))
+            .field("url", &crate::config::redact_url(&self.url))
             .field("signed", &self.secret.is_some())
             .finish()
     }

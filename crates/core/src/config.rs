@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reqwest::Url;
+
 use crate::error::{Error, Result};
 
 /// The scopes requested when the caller names none (the contract's three).
@@ -159,10 +161,7 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("cache_size", &self.cache_size)
             .field("cache_ttl", &self.cache_ttl)
-            .field(
-                "webhook_url",
-                &self.webhook_url.as_deref().map(crate::webhook::redact_url),
-            )
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "<redacted>"),
@@ -346,7 +345,7 @@ fn check_url(name: &str, url: &str) -> Result<()> {
         && url.len() > "https://".len() - 1
         && url.len() <= MAX_URL_LEN
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+        && Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
     if ok {
         Ok(())
     } else {
@@ -354,6 +353,22 @@ fn check_url(name: &str, url: &str) -> Result<()> {
             "{name} must be an http:// or https:// URL, got {:?}",
             crate::error::excerpt(url.as_bytes(), 80)
         )))
+    }
+}
+
+/// The URL as it may appear in logs and messages: scheme, host, port and
+/// path only (user info, query and fragment dropped). Unparseable input gives
+/// a placeholder, never the input.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "<invalid url>".to_owned(),
     }
 }
 

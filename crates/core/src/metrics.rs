@@ -298,13 +298,6 @@ impl Metrics {
     }
 }
 
-/// The retry loop reports each retry here (one count per repeated attempt).
-impl crate::transport::retry::RetryObserver for Metrics {
-    fn on_retry(&self, _err: &crate::error::Error, _delay: Duration) {
-        self.add_retry();
-    }
-}
-
 fn push_cache_families(out: &mut String, c: &CacheStats) {
     for (name, ty, help, value) in [
         (

@@ -16,7 +16,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::RetryPolicy;
+use crate::config::{redact_url, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::retry::{self, Failure, RetryObserver};
 use crate::transport::{self, Answer};
@@ -95,22 +95,6 @@ pub fn verify(secret: &str, body: &[u8], signature: &str) -> bool {
     let mut m = mac(secret);
     m.update(body);
     m.verify_slice(&raw).is_ok()
-}
-
-/// The URL as it may appear in logs and messages: scheme, host, port and
-/// path only (user info, query and fragment dropped). Unparseable input gives
-/// a placeholder, never the input.
-pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => "<invalid url>".to_owned(),
-    }
 }
 
 fn parse_http_url(url: &str) -> Option<Url> {

@@ -75,7 +75,8 @@ where
             }
         });
         let value = flatten(task.await).map_err(|e| PyErr::from(CdpError::Core(e)))??;
-        crate::shutdown::attach(|py| value.into_py_any(py)).map_err(PyErr::from)?
+        crate::shutdown::attach(|py| value.into_py_any(py))
+            .map_err(|e| PyErr::from(CdpError::Core(e)))?
     };
     let start = Start {
         fut: Mutex::new(Some(Box::pin(run))),

@@ -25,8 +25,6 @@ use pyo3::prelude::*;
 
 use cxone_cdp_core::error::{Error, ErrorKind};
 
-use crate::errors::CdpError;
-
 static CLOSING: AtomicBool = AtomicBool::new(false);
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 /// The process the counters belong to: a forked child inherits the parent's
@@ -72,8 +70,8 @@ pub fn closing_error() -> Error {
 }
 
 /// `Python::attach` for runtime threads: refused once the interpreter exits.
-pub fn attach<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, CdpError> {
-    let _permit = permit().ok_or_else(|| CdpError::Core(closing_error()))?;
+pub fn attach<R>(f: impl FnOnce(Python<'_>) -> R) -> Result<R, Error> {
+    let _permit = permit().ok_or_else(closing_error)?;
     Ok(Python::attach(f))
 }
 

@@ -104,6 +104,13 @@ impl RetryObserver for () {
     fn on_retry(&self, _: &Error, _: Duration) {}
 }
 
+/// The client's metrics count each retry (one per repeated attempt).
+impl RetryObserver for crate::metrics::Metrics {
+    fn on_retry(&self, _: &Error, _: Duration) {
+        self.add_retry();
+    }
+}
+
 /// Runs `op` (given the attempt number, 0-based) until it succeeds, fails
 /// with a non-retryable error, or the retries are used up; sleeps per the
 /// policy in between.
