@@ -18,6 +18,7 @@ pub mod partition;
 pub mod querier;
 pub mod runtime;
 pub mod simulator;
+pub mod stream;
 
 static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
 
