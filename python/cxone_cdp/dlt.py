@@ -59,6 +59,7 @@ __all__ = ["audience_members", "cdp_source", "querier_from_config"]
 SECTION = ("sources", "cxone_cdp")
 #: The row-version column of ``history=True`` tables.
 ROW_HASH = "_cdp_row_hash"
+_ROW_HASH_FIELD = pa.field(ROW_HASH, pa.string(), nullable=False)
 
 _FIELDS = (
     "base_url",
@@ -160,7 +161,7 @@ def _with_row_hash(batch: pa.RecordBatch) -> pa.RecordBatch:
     ]
     joined = pc.binary_join_element_wise(*parts, "\x1f")
     hashes = [hashlib.blake2b(s.encode(), digest_size=16).hexdigest() for s in joined.to_pylist()]
-    return batch.append_column(ROW_HASH, pa.array(hashes, pa.string()))
+    return batch.append_column(_ROW_HASH_FIELD, pa.array(hashes, pa.string()))
 
 
 def _batches(
@@ -196,7 +197,7 @@ def _batches(
         if history:
             table = pa.Table.from_batches(
                 [_with_row_hash(b) for b in table.to_batches()],
-                schema=table.schema.append(pa.field(ROW_HASH, pa.string())),
+                schema=table.schema.append(_ROW_HASH_FIELD),
             )
         yield dlt.mark.with_hints(table, hints)
 
