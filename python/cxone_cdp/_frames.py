@@ -52,6 +52,7 @@ _EXTRAS = {
     "to_pandas": (("pyarrow", "pandas"), ("pandas", "pandas")),
     "to_polars": (("polars", "polars"),),
     "to_pyarrow": (("pyarrow", "arrow"),),
+    "dlt": (("dlt", "dlt"), ("pyarrow", "dlt")),
 }
 
 

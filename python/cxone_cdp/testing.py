@@ -17,6 +17,15 @@ file for the client's trust store (it exists while the simulator runs).
 ``stats()`` counts ``connections``, ``tls_handshakes`` and
 ``tls_handshake_failures`` (a client that refuses the certificate and does not
 retry leaves exactly one failure).
+
+Audiences that change: :meth:`Simulator.advance` moves a membership clock on
+(members leave, new ones join, some members' attribute values change),
+deterministically. Counts, new listings and :meth:`Simulator.expected_members`
+follow at once; a listing already under way finishes on the membership it
+started with, because its cursors carry their epoch (the contract binds a
+cursor to its query and makes pages consistent: the same cursor always gives
+the same page). Over HTTP: ``POST {base_url}/_sim/advance`` with
+``{"joined": n, "left": n, "changed": n}``, and ``GET {base_url}/_sim/membership``.
 """
 
 from __future__ import annotations
@@ -213,8 +222,15 @@ class Simulator:
 
     @property
     def members(self) -> int:
-        """Members of :data:`AUDIENCE_ID`."""
-        return self._members
+        """Members of :data:`AUDIENCE_ID` now (after any :meth:`advance`)."""
+        if self._native is None:
+            return self._members
+        return self._native.membership()[1]
+
+    @property
+    def epoch(self) -> int:
+        """The membership clock's epoch: how many times :meth:`advance` ran."""
+        return self._sim.membership()[0]
 
     client_id = _Setting("The client id the token endpoint accepts.")
     client_secret = _Setting("The client secret the token endpoint accepts (never in the repr).")
@@ -265,13 +281,37 @@ class Simulator:
         state is kept and cursors stay valid."""
         self._sim.restart()
 
+    def advance(self, joined: int = 0, left: int = 0, changed: int = 0) -> dict[str, Any]:
+        """Move the audience on one epoch: ``left`` current members leave,
+        ``changed`` other current members get new attribute values (the id
+        and ``joinedAt`` stay; ``lifecycle_stage`` always moves on) and
+        ``joined`` new members join, listed after the others. Who leaves and
+        who changes is drawn from a generator seeded by the epoch, so the same
+        advances give the same audiences on every run.
+
+        Returns ``{"epoch": n, "joined": [ids], "left": [ids], "changed": [ids]}``.
+        Counts, listings started afterwards and :meth:`expected_members` see
+        the new membership at once. A listing already under way goes on with
+        the membership it started with (its cursors carry their epoch; see
+        the module docstring), and :data:`SUBSET_AUDIENCE_ID` (a fixed third
+        of the members, by id) follows. ``ValueError`` if ``left + changed``
+        exceeds the current members."""
+        for name, n in (("joined", joined), ("left", left), ("changed", changed)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {n!r}")
+        result: dict[str, Any] = json.loads(
+            self._sim.advance_json(joined=joined, left=left, changed=changed)
+        )
+        return result
+
     def expected_members(
         self,
         audience_id: str = AUDIENCE_ID,
         filters: Iterable[str | tuple[Any, Any, Any]] = (),
     ) -> list[dict[str, Any]]:
-        """What a complete, correct listing returns for ``filters`` (decoded
-        wire strings such as ``"city=Rock & Roll"`` or ``(attr, op, value)``)."""
+        """What a complete, correct listing started now returns for ``filters``
+        (decoded wire strings such as ``"city=Rock & Roll"`` or
+        ``(attr, op, value)``), after any :meth:`advance`."""
         wire = [_wire(f) for f in filters]
         result: list[dict[str, Any]] = json.loads(
             self._sim.expected_members_json(audience_id, wire)

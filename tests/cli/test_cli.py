@@ -345,6 +345,28 @@ def test_diff_of_two_filters_and_across_formats(sim: Simulator, tmp_path: Path) 
     assert r.stdout.splitlines()[:3] == ["joined: 0", "left: 0", "changed: 0"]
 
 
+def test_diff_shows_what_the_membership_clock_moved(tmp_path: Path) -> None:
+    with Simulator(members=800) as sim:
+        old, new = tmp_path / "before.jsonl", tmp_path / "after.csv"
+        assert run_cli(sim, "export", AUDIENCE_ID, "-o", str(old)).returncode == 0
+        moved = sim.advance(joined=12, left=30, changed=45)
+        r = run_cli(sim, "export", AUDIENCE_ID, "-o", str(new))
+        assert r.returncode == 0, r.stderr
+        details = tmp_path / "d.jsonl"
+        r = run_cli(sim, "diff", str(old), str(new), "-o", str(details))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == [
+            "joined: 12",
+            "left: 30",
+            "changed: 45",
+            f"unchanged: {800 - 30 - 45}",
+        ]
+        kinds: dict[str, set[str]] = {}
+        for d in read_jsonl(details):
+            kinds.setdefault(d["kind"], set()).add(d["memberId"])
+        assert kinds == {k: set(moved[k]) for k in ("joined", "left", "changed")}
+
+
 # --------------------------------------------------------- errors, no request
 
 

@@ -4,6 +4,7 @@ breaks users' typed code fails here."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,19 +17,25 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
 
 
 def test_there_are_examples() -> None:
-    assert {"quickstart.py", "async_members.py", "streaming_arrow.py"} <= set(SCRIPTS)
+    assert {"quickstart.py", "async_members.py", "streaming_arrow.py", "dlt_pipeline.py"} <= set(
+        SCRIPTS
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs(script: str, tmp_path: Path) -> None:
     if script == "streaming_arrow.py":
         pytest.importorskip("pyarrow")
+    if script == "dlt_pipeline.py":
+        pytest.importorskip("dlt", reason="needs the dlt extra")
+        pytest.importorskip("duckdb", reason="needs dlt[duckdb]")
     r = subprocess.run(
         [sys.executable, str(EXAMPLES / script), str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
+        env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip()

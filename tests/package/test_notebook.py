@@ -93,6 +93,9 @@ def test_notebook_runs_top_to_bottom(isolated_jupyter: Path) -> None:
     assert "MemberIterator(audience_id=" in text
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     assert '<table class="cxone-cdp-metrics">' in text
+    # DuckDB aggregated the streamed listing; the membership clock moved the audience.
+    assert "avg_value" in text
+    assert "joined: 50 | left: 120 | changed: 200 | count now: 19930" in text
     # No secret in anything the notebook shows.
     assert "sim-secret" not in text
     # The Parquet file went to a temp dir the notebook removed again.

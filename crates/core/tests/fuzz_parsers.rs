@@ -356,6 +356,7 @@ proptest! {
     fn cursors_round_trip_and_garbage_is_refused(
         offset in any::<u64>(),
         seq in any::<u32>(),
+        epoch in any::<u32>(),
         aud in ".{0,20}",
         limit in 1usize..1001,
         garbage in ".{0,80}",
@@ -363,8 +364,8 @@ proptest! {
     ) {
         let fp = cursor::fingerprint(&aud, &[], limit);
         let pos = cursor::Position { offset, seq };
-        let c = cursor::encode(&fp, pos);
-        prop_assert_eq!(cursor::decode(&c, &fp), Ok(pos));
+        let c = cursor::encode(&fp, epoch, pos);
+        prop_assert_eq!(cursor::decode(&c, &fp), Ok((epoch, pos)));
         let _ = cursor::decode(&garbage, &fp);
         // Any single changed character is refused (or is the same cursor).
         let mut bytes = c.clone().into_bytes();

@@ -3,6 +3,7 @@
 //! `Querier.members_arrow()` (one table). Pages go through the same core
 //! pagination as the dict path (`Client::pages_with`), decoded by an
 //! [`ArrowLayout`] built from the attribute schema in the endpoint's order.
+//! The iterator is also an Arrow C stream (`crate::stream`).
 
 use std::sync::Arc;
 
@@ -14,17 +15,18 @@ use pyo3::prelude::*;
 
 use crate::arrow::{batch_to_py, table_to_py};
 use crate::awaitable::awaitable;
-use crate::bridge::{block_on, Bridge};
+use crate::bridge::block_on;
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{iterator_protocol, Feed, Progress};
 use crate::runtime::runtime;
 use crate::shutdown;
+use crate::stream::{next_batch, Lane};
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::arrow::ArrowLayout;
 use cxone_cdp_core::page::PageOf;
 
-type BatchFeed = Feed<PageOf<RecordBatch>>;
+pub(crate) type BatchFeed = Feed<PageOf<RecordBatch>>;
 
 /// The layout for a query's attribute schema (fetched once per client).
 pub async fn layout_for(client: &Client) -> Result<ArrowLayout> {
@@ -81,11 +83,13 @@ pub fn members_table_async<'py>(
 
 /// Record batches, one per non-empty page (`for` or `async for`); each speaks
 /// `__arrow_c_array__` (`pyarrow.record_batch(b)`, `polars.DataFrame(b)`).
+/// Also an Arrow C stream (`__arrow_c_stream__`: DuckDB, pyarrow, polars).
 /// From `Querier.iter_batches()`; `close()` (or dropping it) stops the fetch.
 #[pyclass(module = "cxone_cdp._native", name = "BatchIterator", frozen)]
 pub struct BatchIterator {
-    feed: Arc<BatchFeed>,
-    progress: Arc<Progress>,
+    pub(crate) feed: Arc<BatchFeed>,
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) lane: Arc<Lane>,
 }
 
 impl BatchIterator {
@@ -94,6 +98,7 @@ impl BatchIterator {
         BatchIterator {
             feed: start_feed(client, query, 1),
             progress,
+            lane: Arc::default(),
         }
     }
 }
@@ -102,18 +107,9 @@ impl BatchIterator {
 impl BatchIterator {
     /// The next record batch; waits (GIL released) while it is fetched.
     fn __next__(&self, py: Python<'_>) -> CdpResult<Option<Py<PyAny>>> {
-        let mut bridge = Bridge::resume(py, &self.progress.clock);
-        loop {
-            let feed = self.feed.clone();
-            let next = bridge.wait(async move { Ok(feed.recv().await) })?;
-            match self.progress.settle(next)? {
-                None => return Ok(None),
-                Some(page) if page.items == 0 => continue,
-                Some(page) => {
-                    self.progress.page(page.items);
-                    return Ok(Some(batch_to_py(py, page.data)?));
-                }
-            }
+        match next_batch(py, &self.feed, &self.progress, &self.lane)? {
+            None => Ok(None),
+            Some(batch) => Ok(Some(batch_to_py(py, batch)?)),
         }
     }
 
@@ -121,9 +117,13 @@ impl BatchIterator {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
+        let lane = self.lane.clone();
         awaitable(py, async move {
+            if let Some(batch) = lane.ahead(&progress) {
+                return Ok::<_, CdpError>(shutdown::attach(|py| batch_to_py(py, batch))??);
+            }
             loop {
-                match progress.settle(feed.recv().await)? {
+                match lane.settle(&progress, feed.recv().await)? {
                     None => return Err(PyStopAsyncIteration::new_err(()).into()),
                     Some(page) if page.items == 0 => continue,
                     Some(page) => {

@@ -19,6 +19,7 @@ pub mod querier;
 pub mod runtime;
 pub mod shutdown;
 pub mod simulator;
+pub mod stream;
 
 static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
 

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use cxone_cdp_simulator::{
-    SimConfig, Simulator, AUDIENCE_ID, EMPTY_AUDIENCE_ID, SUBSET_AUDIENCE_ID,
+    Advance, SimConfig, Simulator, AUDIENCE_ID, EMPTY_AUDIENCE_ID, SUBSET_AUDIENCE_ID,
 };
 
 /// Field names accepted as fault keyword arguments.
@@ -320,6 +320,27 @@ impl PySimulator {
             .detach(|| self.inner.expected_members(audience_id, &refs))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(serde_json::to_string(&members).unwrap_or_default())
+    }
+
+    /// Moves the membership clock on one epoch; returns
+    /// `{"epoch", "joined", "left", "changed"}` (member ids) as JSON text.
+    #[pyo3(signature = (*, joined = 0, left = 0, changed = 0))]
+    fn advance_json(&self, joined: u64, left: u64, changed: u64) -> PyResult<String> {
+        let moved = self
+            .inner
+            .advance(Advance {
+                joined,
+                left,
+                changed,
+            })
+            .map_err(PyValueError::new_err)?;
+        Ok(moved.to_json().to_string())
+    }
+
+    /// `(epoch, members)`: the membership clock's epoch (0 before any
+    /// advance) and the main audience's size now.
+    fn membership(&self) -> (u32, u64) {
+        self.inner.membership()
     }
 
     /// `<Simulator http(s)://127.0.0.1:port members=n>`.

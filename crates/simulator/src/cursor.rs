@@ -1,8 +1,11 @@
 //! Stateless, tamper-evident page cursors. A cursor is URL-safe base64 of
-//! `version | query fingerprint | offset | page sequence number | MAC`, the MAC
-//! an HMAC-SHA256 (truncated) under a fixed server key. Because nothing is kept
-//! on the server, cursors survive a `restart()`; because the fingerprint is
-//! inside, a cursor used with another query is refused.
+//! `version | query fingerprint | membership epoch | offset | page sequence
+//! number | MAC`, the MAC an HMAC-SHA256 (truncated) under a fixed server key.
+//! Because nothing is kept on the server, cursors survive a `restart()`;
+//! because the fingerprint is inside, a cursor used with another query is
+//! refused; because the epoch is inside, a listing that started before the
+//! membership clock moved goes on reading the audience as it was (pages are
+//! consistent: the same cursor always gives the same page).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -11,11 +14,13 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const KEY: &[u8] = b"cxone-cdp simulator cursor key v1";
 const FP_LEN: usize = 16;
 const MAC_LEN: usize = 16;
-const BODY_LEN: usize = 1 + FP_LEN + 8 + 4;
+const BODY_LEN: usize = 1 + FP_LEN + 4 + 8 + 4;
+/// Where the offset starts in the body.
+const AT: usize = 1 + FP_LEN + 4;
 
 /// A query's identity: audience, normalized filters and limit.
 pub type Fingerprint = [u8; FP_LEN];
@@ -37,7 +42,7 @@ pub fn fingerprint(audience: &str, filters: &[String], limit: usize) -> Fingerpr
     fp
 }
 
-/// Where a cursor points.
+/// Where a cursor points (within the epoch it carries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {
     /// Index into the query's filtered member list.
@@ -64,10 +69,12 @@ fn mac(body: &[u8]) -> [u8; MAC_LEN] {
     t
 }
 
-pub fn encode(fp: &Fingerprint, pos: Position) -> String {
+/// The cursor of `pos` in the listing of query `fp` over membership epoch `epoch`.
+pub fn encode(fp: &Fingerprint, epoch: u32, pos: Position) -> String {
     let mut buf = Vec::with_capacity(BODY_LEN + MAC_LEN);
     buf.push(VERSION);
     buf.extend_from_slice(fp);
+    buf.extend_from_slice(&epoch.to_be_bytes());
     buf.extend_from_slice(&pos.offset.to_be_bytes());
     buf.extend_from_slice(&pos.seq.to_be_bytes());
     let t = mac(&buf);
@@ -75,7 +82,8 @@ pub fn encode(fp: &Fingerprint, pos: Position) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-pub fn decode(token: &str, expect: &Fingerprint) -> Result<Position, CursorError> {
+/// The epoch and position of a cursor of query `expect`.
+pub fn decode(token: &str, expect: &Fingerprint) -> Result<(u32, Position), CursorError> {
     let raw = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| CursorError::Malformed)?;
@@ -90,9 +98,10 @@ pub fn decode(token: &str, expect: &Fingerprint) -> Result<Position, CursorError
     if &body[1..1 + FP_LEN] != expect {
         return Err(CursorError::OtherQuery);
     }
-    let offset = u64::from_be_bytes(body[1 + FP_LEN..1 + FP_LEN + 8].try_into().unwrap());
-    let seq = u32::from_be_bytes(body[1 + FP_LEN + 8..].try_into().unwrap());
-    Ok(Position { offset, seq })
+    let epoch = u32::from_be_bytes(body[1 + FP_LEN..AT].try_into().unwrap());
+    let offset = u64::from_be_bytes(body[AT..AT + 8].try_into().unwrap());
+    let seq = u32::from_be_bytes(body[AT + 8..].try_into().unwrap());
+    Ok((epoch, Position { offset, seq }))
 }
 
 #[cfg(test)]
@@ -109,17 +118,18 @@ mod tests {
             offset: 12_345,
             seq: 7,
         };
-        let c = encode(&fp(100), pos);
+        let c = encode(&fp(100), 3, pos);
         assert!(c
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(decode(&c, &fp(100)), Ok(pos));
+        assert_eq!(decode(&c, &fp(100)), Ok((3, pos)));
     }
 
     #[test]
     fn bound_to_the_query() {
         let c = encode(
             &fp(100),
+            0,
             Position {
                 offset: 100,
                 seq: 1,
@@ -135,6 +145,7 @@ mod tests {
     fn tampering_is_detected() {
         let c = encode(
             &fp(100),
+            0,
             Position {
                 offset: 100,
                 seq: 1,
@@ -142,7 +153,7 @@ mod tests {
         );
         let mut raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
         // Move the offset: the MAC no longer verifies.
-        raw[1 + FP_LEN + 7] ^= 1;
+        raw[AT + 7] ^= 1;
         let forged = URL_SAFE_NO_PAD.encode(&raw);
         assert_eq!(decode(&forged, &fp(100)), Err(CursorError::Malformed));
         assert_eq!(

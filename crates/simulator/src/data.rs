@@ -51,7 +51,7 @@ pub fn schema() -> Schema {
 
 /// splitmix64's finalizer over `i + salt * golden`: a bijection on u64 for a
 /// fixed salt, so ids built from it are unique.
-fn mix(i: u64, salt: u64) -> u64 {
+pub(crate) fn mix(i: u64, salt: u64) -> u64 {
     let mut z = i.wrapping_add(salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -77,7 +77,19 @@ pub enum AttrVal {
 }
 
 pub fn lifecycle_stage(i: u64) -> &'static str {
-    STAGES[(mix(i, 1) % STAGES.len() as u64) as usize]
+    stage_at(i, 0)
+}
+
+/// The key a member's attribute values are computed from: its index, with
+/// the version (how often the membership clock changed them, see
+/// `crate::clock`) above the 32 index bits. Version 0 is the index itself.
+fn key(i: u64, v: u32) -> u64 {
+    i | (u64::from(v) << 32)
+}
+
+/// The stage moves on with every version, so a change always shows.
+fn stage_at(i: u64, v: u32) -> &'static str {
+    STAGES[((mix(i, 1) + u64::from(v)) % STAGES.len() as u64) as usize]
 }
 
 pub fn city(i: u64) -> &'static str {
@@ -220,10 +232,23 @@ impl DataOpts {
 
 /// Member `i`'s value of attribute `name` under `opts` (None if it has none).
 pub fn attr_in(i: u64, name: &str, opts: DataOpts) -> Option<AttrVal> {
+    attr_at(i, 0, name, opts)
+}
+
+/// [`attr_in`] for version `v` of member `i`'s values.
+pub fn attr_at(i: u64, v: u32, name: &str, opts: DataOpts) -> Option<AttrVal> {
     if name == "lifetime_value" && opts.lacks_lifetime_value(i) {
         return None;
     }
-    attr(i, name)
+    let k = key(i, v);
+    Some(match name {
+        "lifecycle_stage" => AttrVal::Str(stage_at(i, v)),
+        "last_purchase_date" => AttrVal::Date(last_purchase_date(k)),
+        "city" => AttrVal::Str(city(k)),
+        "lifetime_value" => AttrVal::Cents(lifetime_cents(k)),
+        "is_vip" => AttrVal::Bool(is_vip(k)),
+        _ => return None,
+    })
 }
 
 /// Is member `i` (of the main audience) also in the subset audience? About
@@ -233,14 +258,7 @@ pub fn in_subset(i: u64) -> bool {
 }
 
 pub fn attr(i: u64, name: &str) -> Option<AttrVal> {
-    Some(match name {
-        "lifecycle_stage" => AttrVal::Str(lifecycle_stage(i)),
-        "last_purchase_date" => AttrVal::Date(last_purchase_date(i)),
-        "city" => AttrVal::Str(city(i)),
-        "lifetime_value" => AttrVal::Cents(lifetime_cents(i)),
-        "is_vip" => AttrVal::Bool(is_vip(i)),
-        _ => return None,
-    })
+    attr_at(i, 0, name, DataOpts::default())
 }
 
 /// Renders cents as a JSON / wire decimal: `250`, `12.5`, `1234.56`.
@@ -277,8 +295,13 @@ pub fn matches(i: u64, f: &Filter) -> bool {
 /// [`matches`] under data options: a member lacking the attribute matches
 /// no condition on it (not even `!=`).
 pub fn matches_in(i: u64, f: &Filter, opts: DataOpts) -> bool {
+    matches_at(i, 0, f, opts)
+}
+
+/// [`matches_in`] for version `version` of member `i`'s values.
+pub fn matches_at(i: u64, version: u32, f: &Filter, opts: DataOpts) -> bool {
     use std::cmp::Ordering;
-    let Some(v) = attr_in(i, &f.attribute, opts) else {
+    let Some(v) = attr_at(i, version, &f.attribute, opts) else {
         return false;
     };
     let ord: Option<Ordering> = match (&v, &f.value) {
@@ -315,22 +338,29 @@ pub fn write_member(out: &mut String, i: u64) {
 
 /// [`write_member`] under data options.
 pub fn write_member_in(out: &mut String, i: u64, opts: DataOpts) {
+    write_member_at(out, i, 0, opts);
+}
+
+/// [`write_member_in`] with version `v` of the attribute values (the id and
+/// `joinedAt` never change).
+pub fn write_member_at(out: &mut String, i: u64, v: u32, opts: DataOpts) {
+    let k = key(i, v);
     out.push_str("{\"memberId\":\"");
     write_member_id(out, i);
     out.push_str("\",\"joinedAt\":\"");
     write_datetime(out, joined_secs(i));
     out.push_str("\",\"attributes\":{\"lifecycle_stage\":");
-    push_json_str(out, lifecycle_stage(i));
+    push_json_str(out, stage_at(i, v));
     out.push_str(",\"last_purchase_date\":\"");
-    write_date(out, purchase_days(i));
+    write_date(out, purchase_days(k));
     out.push_str("\",\"city\":");
-    push_json_str(out, city(i));
+    push_json_str(out, city(k));
     if !opts.lacks_lifetime_value(i) {
         out.push_str(",\"lifetime_value\":");
-        write_cents(out, lifetime_cents(i));
+        write_cents(out, lifetime_cents(k));
     }
     out.push_str(",\"is_vip\":");
-    out.push_str(if is_vip(i) { "true" } else { "false" });
+    out.push_str(if is_vip(k) { "true" } else { "false" });
     out.push_str("}}");
 }
 
@@ -341,8 +371,13 @@ pub fn member_json(i: u64) -> serde_json::Value {
 
 /// [`member_json`] under data options.
 pub fn member_json_in(i: u64, opts: DataOpts) -> serde_json::Value {
+    member_json_at(i, 0, opts)
+}
+
+/// [`member_json_in`] with version `v` of the attribute values.
+pub fn member_json_at(i: u64, v: u32, opts: DataOpts) -> serde_json::Value {
     let mut s = String::with_capacity(256);
-    write_member_in(&mut s, i, opts);
+    write_member_at(&mut s, i, v, opts);
     serde_json::from_str(&s).expect("member renders as JSON")
 }
 
@@ -435,6 +470,29 @@ mod tests {
         assert!(matches_in(3, &f, DataOpts::default()) && matches_in(4, &f, opts));
         let subset = (0..3_000).filter(|&i| in_subset(i)).count();
         assert!(subset > 800 && subset < 1_200, "{subset}");
+    }
+
+    #[test]
+    fn versions_change_values_but_not_identity() {
+        for i in 0..500 {
+            let (a, b) = (
+                member_json_at(i, 0, DataOpts::default()),
+                member_json_at(i, 1, DataOpts::default()),
+            );
+            assert_eq!(a, member_json(i));
+            assert_eq!(a["memberId"], b["memberId"]);
+            assert_eq!(a["joinedAt"], b["joinedAt"]);
+            assert_ne!(
+                a["attributes"]["lifecycle_stage"],
+                b["attributes"]["lifecycle_stage"]
+            );
+            let f = Filter {
+                attribute: "city".into(),
+                op: Operator::Equals,
+                value: Value::Str(b["attributes"]["city"].as_str().unwrap().into()),
+            };
+            assert!(matches_at(i, 1, &f, DataOpts::default()));
+        }
     }
 
     #[test]

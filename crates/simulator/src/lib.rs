@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod clock;
 mod config;
 pub mod cursor;
 pub mod data;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+pub use clock::{Advance, Moved};
 pub use config::{valid_broken_discovery, SimConfig, BROKEN_DISCOVERY};
 pub use reply::ApiError;
 pub use state::SCOPES;
@@ -204,25 +206,49 @@ impl Simulator {
     }
 
     /// What a complete, correct listing returns for decoded wire filters such
-    /// as `"city=Rock & Roll"`.
+    /// as `"city=Rock & Roll"`, started now (after the latest [`advance`](Self::advance)).
     pub fn expected_members(
         &self,
         audience_id: &str,
         filters: &[&str],
     ) -> Result<Vec<serde_json::Value>, ApiError> {
-        let size = self.shared.audience_size(audience_id).ok_or_else(|| {
-            ApiError::new(
+        if !self.shared.knows(audience_id) {
+            return Err(ApiError::new(
                 404,
                 "not_found",
                 format!("audience {audience_id} not found"),
-            )
-        })?;
+            ));
+        }
         let raw: Vec<String> = filters.iter().map(|s| s.to_string()).collect();
         let parsed = query::parse_filters(&raw, &self.shared.schema)?;
-        let sel = self.shared.selection(audience_id, size, &parsed);
+        let clock = self.shared.clock();
+        let view = clock.now();
+        let sel = self.shared.selection(audience_id, view, &parsed);
         Ok((0..sel.len())
-            .map(|k| data::member_json_in(sel.get(k), self.shared.data))
+            .map(|k| {
+                let i = sel.get(k);
+                data::member_json_at(i, view.version(i), self.shared.data)
+            })
             .collect())
+    }
+
+    /// Moves the membership clock on: `left` current members leave,
+    /// `changed` others get new attribute values, `joined` new members join
+    /// (listed after the others). Deterministic: the same advances give the
+    /// same audiences. Counts, listings and `expected_members` started
+    /// afterwards see the new membership; a listing already under way goes
+    /// on with the membership it started with (its cursors carry their
+    /// epoch), so every listing is a consistent snapshot. The subset
+    /// audience (a fixed third of the members, by id) follows.
+    pub fn advance(&self, a: Advance) -> Result<Moved, String> {
+        self.shared.advance(a).map_err(|e| e.to_string())
+    }
+
+    /// The membership clock's epoch (0 before any advance) and the number
+    /// of members of the main audience now.
+    pub fn membership(&self) -> (u32, u64) {
+        let clock = self.shared.clock();
+        (clock.epoch(), clock.now().size())
     }
 
     /// Stops serving and starts again on the same port: open connections are

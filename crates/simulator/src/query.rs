@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::grammar::{self, Filter, Schema, MAX_COMPLEXITY, MAX_FILTERS};
 
+use super::clock::{Clock, View};
 use super::cursor::Position;
 use super::data;
 use super::reply::ApiError;
@@ -157,20 +158,32 @@ pub fn select(members: u64, filters: &[Filter]) -> Selection {
     if filters.is_empty() {
         return Selection::All(members);
     }
-    select_in(members, filters, data::DataOpts::default(), false)
+    select_in(
+        Clock::new(members).now(),
+        filters,
+        data::DataOpts::default(),
+        false,
+    )
 }
 
-/// [`select`] under data options, optionally among the subset audience's
-/// members only.
+/// [`select`] over one epoch of the membership clock (members present,
+/// with their attribute values of that epoch) under data options,
+/// optionally among the subset audience's members only.
 pub fn select_in(
-    members: u64,
+    view: View<'_>,
     filters: &[Filter],
     opts: data::DataOpts,
     subset: bool,
 ) -> Selection {
-    let v: Vec<u32> = (0..members)
+    let v: Vec<u32> = view
+        .members()
         .filter(|&i| !subset || data::in_subset(i))
-        .filter(|&i| filters.iter().all(|f| data::matches_in(i, f, opts)))
+        .filter(|&i| {
+            let version = view.version(i);
+            filters
+                .iter()
+                .all(|f| data::matches_at(i, version, f, opts))
+        })
         .map(|i| i as u32)
         .collect();
     Selection::Some(Arc::new(v))

@@ -1,7 +1,8 @@
 //! The state shared by every connection: configuration and fault switches,
 //! issued tokens, counters, stored webhooks and callbacks, and the two caches
-//! (filtered selections per query, rendered page bodies per cursor). It lives
-//! in the `Simulator`, not in the listener, so it survives `restart()`.
+//! (filtered selections per query, rendered page bodies per cursor) and the
+//! membership clock. It lives in the `Simulator`, not in the listener, so it
+//! survives `restart()`.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -14,6 +15,7 @@ use lru::LruCache;
 
 use crate::grammar::Schema;
 
+use super::clock::{Advance, AdvanceError, Clock, Moved, View};
 use super::config::SimConfig;
 use super::cursor::{Fingerprint, Position};
 use super::data;
@@ -35,7 +37,8 @@ const PAGE_CACHE_BYTES: usize = 256 << 20;
 /// Filtered selections kept (each at most 4 bytes per member).
 const SELECTION_CACHE: usize = 64;
 
-pub type PageKey = (Fingerprint, Position, u64);
+/// (query, membership epoch, position, fault generation).
+pub type PageKey = (Fingerprint, u32, Position, u64);
 
 /// A rendered page body and the position its cursor points to.
 pub type Page = (Bytes, Option<Position>);
@@ -52,8 +55,9 @@ pub struct Shared {
     pub schema: Schema,
     /// Data variations (fixed at start, like `members`).
     pub data: data::DataOpts,
-    /// Members of the subset audience.
-    pub subset_members: u64,
+    /// The membership clock; every epoch stays readable. Replaced whole by
+    /// an advance, so a request works on one snapshot without a lock.
+    clock: RwLock<Arc<Clock>>,
     cfg: RwLock<SimConfig>,
     /// Bumped by `set_faults`, part of every page cache key.
     pub fault_gen: AtomicU64,
@@ -81,9 +85,7 @@ impl Shared {
             data: data::DataOpts {
                 missing_lifetime_every: cfg.missing_attribute_every,
             },
-            subset_members: (0..cfg.members as u64)
-                .filter(|&i| data::in_subset(i))
-                .count() as u64,
+            clock: RwLock::new(Arc::new(Clock::new(cfg.members as u64))),
             cfg: RwLock::new(cfg),
             fault_gen: AtomicU64::new(0),
             api_calls: AtomicU64::new(0),
@@ -162,27 +164,47 @@ impl Shared {
         Some(info.scopes)
     }
 
-    /// Number of members of an audience, or None if it does not exist.
-    pub fn audience_size(&self, audience: &str) -> Option<u64> {
-        match audience {
-            super::AUDIENCE_ID => Some(self.members),
-            super::EMPTY_AUDIENCE_ID => Some(0),
-            super::SUBSET_AUDIENCE_ID => Some(self.subset_members),
-            _ => None,
-        }
+    /// Is this one of the simulator's audiences?
+    pub fn knows(&self, audience: &str) -> bool {
+        matches!(
+            audience,
+            super::AUDIENCE_ID | super::EMPTY_AUDIENCE_ID | super::SUBSET_AUDIENCE_ID
+        )
     }
 
-    /// The selection for (audience, filters), cached per normalized query.
-    pub fn selection(&self, audience: &str, size: u64, filters: &Filters) -> Selection {
-        let subset = audience == super::SUBSET_AUDIENCE_ID;
-        if (filters.filters.is_empty() && !subset) || size == 0 {
-            return Selection::All(size);
+    /// The membership clock as it is now (all epochs).
+    pub fn clock(&self) -> Arc<Clock> {
+        self.clock.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Moves the membership clock on one epoch.
+    pub fn advance(&self, a: Advance) -> Result<Moved, AdvanceError> {
+        let mut slot = self.clock.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Clock::clone(&slot);
+        let moved = next.advance(a)?;
+        *slot = Arc::new(next);
+        Ok(moved)
+    }
+
+    /// The selection for (audience, filters) in one epoch, cached per
+    /// normalized query and epoch.
+    pub fn selection(&self, audience: &str, view: View<'_>, filters: &Filters) -> Selection {
+        if audience == super::EMPTY_AUDIENCE_ID {
+            return Selection::All(0);
         }
-        let key = format!("{audience}\u{1e}{}", filters.normalized.join("\u{1e}"));
+        let subset = audience == super::SUBSET_AUDIENCE_ID;
+        if filters.filters.is_empty() && !subset && view.contiguous() {
+            return Selection::All(view.end());
+        }
+        let key = format!(
+            "{audience}\u{1e}{}\u{1e}{}",
+            view.epoch,
+            filters.normalized.join("\u{1e}")
+        );
         if let Some(v) = lock(&self.selections).get(&key) {
             return Selection::Some(v.clone());
         }
-        let sel = select_in(self.members, &filters.filters, self.data, subset);
+        let sel = select_in(view, &filters.filters, self.data, subset);
         if let Selection::Some(v) = &sel {
             lock(&self.selections).put(key, v.clone());
         }

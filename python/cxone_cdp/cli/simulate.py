@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  audience       {AUDIENCE_ID}")
             print(f"  empty audience {EMPTY_AUDIENCE_ID}")
             print(f"  callbacks      {sim.callback_url}   stats: {sim.base_url}/_sim/stats")
+            print(
+                f"  membership     POST {sim.base_url}/_sim/advance"
+                ' {"joined": n, "left": n, "changed": n}'
+            )
             if faults:
                 print("  faults         " + ", ".join(f"{k}={v}" for k, v in faults.items()))
             print("Ctrl-C to stop.", flush=True)

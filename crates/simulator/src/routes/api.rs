@@ -157,18 +157,18 @@ async fn api_inner(
         Endpoint::Webhooks => webhooks::webhooks(shared, req).await,
         Endpoint::Count | Endpoint::Members => {
             let audience = audience.unwrap_or_default();
-            let size = shared.audience_size(&audience).ok_or_else(|| {
-                ApiError::new(
+            if !shared.knows(&audience) {
+                return Err(ApiError::new(
                     404,
                     "not_found",
                     format!("audience {} not found", truncate(&audience)),
-                )
-            })?;
+                ));
+            }
             let params = decode_query(&raw_query)?;
             if endpoint == Endpoint::Count {
-                members::count(shared, &audience, size, params)
+                members::count(shared, &audience, params)
             } else {
-                members::members(shared, &audience, size, params)
+                members::members(shared, &audience, params)
             }
         }
         Endpoint::Other => unreachable!("handled above"),

@@ -1,6 +1,14 @@
 //! The audience endpoints' answers: the attributes list, the count, and the
 //! members walk (query parameters, cursors, the page cache and the rendering
 //! of a page, with the next page rendered ahead).
+//!
+//! Membership changes (`Simulator::advance`): a count and a first page
+//! always read the latest epoch. A cursor carries the epoch its listing
+//! started in and its pages are that epoch's, so a listing that straddles an
+//! advance is a consistent snapshot: the contract binds a cursor to its
+//! query (audience, filters, limit), which has not changed, and says that
+//! the same cursor always gives the same page. The next listing sees the
+//! change.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -11,6 +19,7 @@ use bytes::Bytes;
 use hyper::Response;
 
 use super::{faults, truncate};
+use crate::clock::Clock;
 use crate::cursor::{self, CursorError, Fingerprint, Position};
 use crate::data;
 use crate::query::{parse_filters, plan_page, Filters, Selection};
@@ -71,19 +80,18 @@ fn split_params(params: Vec<(String, String)>, allow_paging: bool) -> Result<Par
 pub fn count(
     shared: &Shared,
     audience: &str,
-    size: u64,
     params: Vec<(String, String)>,
 ) -> Result<Response<Body>, ApiError> {
     let p = split_params(params, false)?;
     let filters = parse_filters(&p.filters, &shared.schema)?;
-    let n = shared.selection(audience, size, &filters).len();
+    let clock = shared.clock();
+    let n = shared.selection(audience, clock.now(), &filters).len();
     Ok(json(200, Bytes::from(format!("{{\"count\":{n}}}"))))
 }
 
 pub fn members(
     shared: &Arc<Shared>,
     audience: &str,
-    size: u64,
     params: Vec<(String, String)>,
 ) -> Result<Response<Body>, ApiError> {
     let p = split_params(params, true)?;
@@ -104,13 +112,15 @@ pub fn members(
     };
     let filters: Filters = parse_filters(&p.filters, &shared.schema)?;
     let fp = cursor::fingerprint(audience, &filters.normalized, limit as usize);
-    let pos = match &p.cursor {
-        None => Position { offset: 0, seq: 0 },
+    let clock = shared.clock();
+    let malformed = || ApiError::bad_request("invalid_cursor", "the cursor is not valid");
+    let (epoch, pos) = match &p.cursor {
+        None => (clock.epoch(), Position { offset: 0, seq: 0 }),
         Some(c) => cursor::decode(c, &fp).map_err(|e| {
             ApiError::bad_request(
                 "invalid_cursor",
                 match e {
-                    CursorError::Malformed => "the cursor is not valid",
+                    CursorError::Malformed => return malformed(),
                     CursorError::OtherQuery => {
                         "the cursor belongs to a different query (audience, filters and limit must not change)"
                     }
@@ -118,33 +128,35 @@ pub fn members(
             )
         })?,
     };
+    let view = clock.at(epoch).ok_or_else(malformed)?;
     let gen = shared.fault_gen.load(Ordering::SeqCst);
-    let key = (fp, pos, gen);
+    let key = (fp, epoch, pos, gen);
     let (body, next) = match shared.cached_page(&key) {
         Some(hit) => {
             shared.stats().page_cache_hits += 1;
             hit
         }
         None => {
-            let sel = shared.selection(audience, size, &filters);
+            let sel = shared.selection(audience, view, &filters);
             if pos.offset > sel.len() {
                 return Err(ApiError::bad_request(
                     "invalid_cursor",
                     "the cursor is past the end",
                 ));
             }
-            render_page(shared, &sel, fp, pos, limit, gen)
+            render_page(shared, &clock, &sel, fp, (epoch, pos), limit, gen)
         }
     };
     if let Some(next) = next {
         // Render the next page while the client reads this one, so that a
         // first walk is served from memory too.
-        let next_key = (fp, next, gen);
+        let next_key = (fp, epoch, next, gen);
         if shared.begin_prefetch(&next_key) {
             let shared = shared.clone();
-            let sel = shared.selection(audience, size, &filters);
+            let sel = shared.selection(audience, view, &filters);
+            let clock = clock.clone();
             tokio::spawn(async move {
-                render_page(&shared, &sel, fp, next, limit, gen);
+                render_page(&shared, &clock, &sel, fp, (epoch, next), limit, gen);
                 shared.end_prefetch(&next_key);
             });
         }
@@ -157,12 +169,14 @@ pub fn members(
 /// its cursor points to.
 fn render_page(
     shared: &Shared,
+    clock: &Clock,
     sel: &Selection,
     fp: Fingerprint,
-    pos: Position,
+    (epoch, pos): (u32, Position),
     limit: u64,
     gen: u64,
 ) -> (Bytes, Option<Position>) {
+    let view = clock.at(epoch).expect("the epoch was checked");
     let plan = plan_page(sel.len(), limit, pos, &shared.page_faults());
     let mut out = String::with_capacity(((plan.end - plan.start) as usize) * 230 + 128);
     out.push_str("{\"items\":[");
@@ -170,18 +184,19 @@ fn render_page(
         if k > plan.start {
             out.push(',');
         }
-        data::write_member_in(&mut out, sel.get(k), shared.data);
+        let i = sel.get(k);
+        data::write_member_at(&mut out, i, view.version(i), shared.data);
     }
     out.push_str("],\"nextPageToken\":");
     match plan.next {
         Some(next) => {
-            let _ = write!(out, "\"{}\"", cursor::encode(&fp, next));
+            let _ = write!(out, "\"{}\"", cursor::encode(&fp, epoch, next));
         }
         None => out.push_str("null"),
     }
     out.push('}');
     let page = (Bytes::from(out), plan.next);
-    shared.store_page((fp, pos, gen), page.clone());
+    shared.store_page((fp, epoch, pos, gen), page.clone());
     shared.stats().pages_rendered += 1;
     page
 }
