@@ -351,7 +351,7 @@ impl Config {
             }
         }
         if let Some(bundle) = &self.ca_bundle {
-            crate::transport::tls::read_ca_bundle(bundle)?;
+            crate::transport::tls::check_ca_bundle(bundle)?;
         }
         Ok(())
     }

@@ -7,8 +7,9 @@
 //!
 //! Building a verifier reads and parses the whole root store (7-18 ms), so
 //! the settings are built once per distinct bundle and shared: every client
-//! without a bundle shares one, every client with the same bundle contents
-//! another.
+//! without a bundle shares one, every client with the same bundle file
+//! (path, size and modification time: a rewritten file is read again)
+//! another; a cached bundle is neither read nor parsed again.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,15 +23,44 @@ use crate::error::{Error, ErrorKind, Result};
 /// Largest CA bundle read (the usual system bundle is about 200 KiB).
 pub const MAX_BUNDLE_LEN: u64 = 16 * 1024 * 1024;
 
-/// Settings already built, by bundle contents (`None`: no bundle).
-type Built = HashMap<Option<Vec<u8>>, std::result::Result<rustls::ClientConfig, String>>;
+/// A bundle file as last seen: path, size, modification time.
+type BundleKey = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
+
+/// Settings already built, by bundle file (`None`: no bundle).
+type Built = HashMap<Option<BundleKey>, std::result::Result<rustls::ClientConfig, String>>;
+
+fn built() -> std::sync::MutexGuard<'static, Built> {
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn bundle_key(path: &Path) -> Result<BundleKey> {
+    let meta = std::fs::metadata(path).map_err(|e| bundle_error(path, io_reason(&e)))?;
+    Ok((path.to_path_buf(), meta.len(), meta.modified().ok()))
+}
+
+fn bundle_error(path: &Path, why: String) -> Error {
+    Error::validation(format!("ca_bundle {:?}: {why}", path.display()))
+}
+
+/// Checks the `ca_bundle` setting (see [`read_ca_bundle`]); a bundle whose
+/// settings are already built is not read again.
+pub fn check_ca_bundle(path: &Path) -> Result<()> {
+    let key = bundle_key(path)?;
+    if matches!(built().get(&Some(key)), Some(Ok(_))) {
+        return Ok(());
+    }
+    read_ca_bundle(path).map(drop)
+}
 
 /// The certificates of the PEM file `path` (the `ca_bundle` setting), read
 /// and checked: an unreadable file, one with no certificate or a malformed
 /// PEM section is a validation error naming the setting and the path.
-pub fn read_ca_bundle(path: &Path) -> Result<(Vec<u8>, Vec<CertificateDer<'static>>)> {
-    let shown = path.display();
-    let bad = |why: String| Error::validation(format!("ca_bundle {shown:?}: {why}"));
+pub fn read_ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let bad = |why: String| bundle_error(path, why);
     let meta = std::fs::metadata(path).map_err(|e| bad(io_reason(&e)))?;
     if meta.is_dir() {
         return Err(bad("is a directory, not a PEM file".into()));
@@ -50,7 +80,7 @@ pub fn read_ca_bundle(path: &Path) -> Result<(Vec<u8>, Vec<CertificateDer<'stati
             "holds no certificate (expected PEM '-----BEGIN CERTIFICATE-----' sections)".into(),
         ));
     }
-    Ok((bytes, certs))
+    Ok(certs)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -63,29 +93,28 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// The TLS settings for a client trusting the platform's roots and, when
 /// given, the certificates of `ca_bundle`: built once per distinct bundle
-/// contents and shared (clones share the verifier and its root store).
+/// file and shared (clones share the verifier and its root store).
 pub fn tls_config(ca_bundle: Option<&Path>) -> Result<rustls::ClientConfig> {
-    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
-    let (key, extra) = match ca_bundle {
-        Some(p) => {
-            let (bytes, certs) = read_ca_bundle(p)?;
-            (Some(bytes), certs)
+    let key = ca_bundle.map(bundle_key).transpose()?;
+    let cached = built().get(&key).cloned();
+    let result = match cached {
+        Some(r) => r,
+        None => {
+            // Read and built outside the lock (the root store takes ms).
+            let extra = match ca_bundle {
+                Some(p) => read_ca_bundle(p)?,
+                None => Vec::new(),
+            };
+            let r = build(extra);
+            let mut map = built();
+            // A few distinct bundles at most in a process; never grow without bound.
+            if map.len() >= 16 {
+                map.retain(|k, _| k.is_none());
+            }
+            map.entry(key).or_insert(r).clone()
         }
-        None => (None, Vec::new()),
     };
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    // A few distinct bundles at most in a process; never grow without bound.
-    if built.len() >= 16 && !built.contains_key(&key) {
-        built.retain(|k, _| k.is_none());
-    }
-    built
-        .entry(key)
-        .or_insert_with(|| build(extra))
-        .clone()
-        .map_err(|e| Error::new(ErrorKind::Other, format!("could not set up TLS: {e}")))
+    result.map_err(|e| Error::new(ErrorKind::Other, format!("could not set up TLS: {e}")))
 }
 
 fn build(extra: Vec<CertificateDer<'static>>) -> std::result::Result<rustls::ClientConfig, String> {
