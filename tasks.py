@@ -128,6 +128,14 @@ with Simulator(members=2500) as sim:
     want = sim.expected_members(AUDIENCE_ID)
     assert {m["memberId"] for m in got} == {m["memberId"] for m in want}
 print("listing from the installed wheel:", len(got), "members, cxone_cdp", cxone_cdp.__version__)
+# The wheel is stripped: a Rust panic must still unwind into a Python exception.
+try:
+    cxone_cdp._native._panic_for_test("sync")
+except cxone_cdp.CxoneError as e:
+    assert e.code == "panic", e
+    print("a panic in the installed wheel is a Python exception:", type(e).__name__)
+else:
+    raise SystemExit("the deliberate panic raised nothing")
 """
 
 
