@@ -7,6 +7,8 @@
     python3 tasks.py test --no-spark   # the same without the Spark extra
     python3 tasks.py lint    # cargo fmt --check, cargo clippy -D warnings, ruff
     python3 tasks.py bench   # the benchmark suite (bench/)
+    python3 tasks.py wheel   # sdist + release abi3 wheel for manylinux2014 into dist/,
+                             # checked (auditwheel, abi3audit, a listing from a bare venv)
 
 Everything is installed into ./.venv (created on first use), so the system
 Python is never touched.
@@ -112,7 +114,108 @@ def bench() -> None:
     run(PY, "bench/run.py", *sys.argv[2:])
 
 
-TASKS = {"demo": demo, "test": test, "lint": lint, "bench": bench, "build": build}
+DIST = ROOT / "dist"
+#: The wheel's tools: zig (from PyPI) links against glibc 2.17, the manylinux2014 floor.
+WHEEL_TOOLS = ["ziglang", "auditwheel>=6", "abi3audit"]
+#: What `wheel` runs in a bare venv that has nothing but the wheel.
+SMOKE = """
+import cxone_cdp
+from cxone_cdp.testing import AUDIENCE_ID, Simulator
+with Simulator(members=2500) as sim:
+    q = cxone_cdp.Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+    got = q.members(AUDIENCE_ID)
+    assert len(got) == 2500, len(got)
+    want = sim.expected_members(AUDIENCE_ID)
+    assert {m["memberId"] for m in got} == {m["memberId"] for m in want}
+print("listing from the installed wheel:", len(got), "members, cxone_cdp", cxone_cdp.__version__)
+# The wheel is stripped: a Rust panic must still unwind into a Python exception.
+try:
+    cxone_cdp._native._panic_for_test("sync")
+except cxone_cdp.CxoneError as e:
+    assert e.code == "panic", e
+    print("a panic in the installed wheel is a Python exception:", type(e).__name__)
+else:
+    raise SystemExit("the deliberate panic raised nothing")
+"""
+
+
+def output(*cmd: str | os.PathLike[str]) -> str:
+    """`run`, returning what the command printed."""
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run(
+        [str(c) for c in cmd], cwd=ROOT, env=full_env, capture_output=True, text=True
+    )
+    sys.stdout.write(r.stdout + r.stderr)
+    if r.returncode != 0:
+        sys.exit(r.returncode)
+    return r.stdout + r.stderr
+
+
+def wheel() -> None:
+    """The sdist and the release abi3 wheel for manylinux2014 (glibc 2.17)
+    into dist/, then checked: auditwheel must place the wheel at
+    manylinux_2_17 or older, abi3audit must find it clean, and a bare venv
+    with nothing but the wheel must run a listing against its simulator."""
+    ensure_venv()
+    run(PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", *WHEEL_TOOLS)
+    shutil.rmtree(DIST, ignore_errors=True)
+    run(BIN / "maturin", "sdist", "--out", DIST)
+    run(
+        BIN / "maturin",
+        "build",
+        "--release",
+        "--strip",
+        "--zig",
+        "--compatibility",
+        "manylinux2014",
+        "--out",
+        DIST,
+    )
+    wheels = sorted(DIST.glob("*.whl"))
+    if len(wheels) != 1 or "abi3" not in wheels[0].name:
+        sys.exit(f"tasks.py wheel: expected one abi3 wheel in dist/, found {wheels}")
+    whl = wheels[0]
+    shown = output(BIN / "auditwheel", "show", whl)
+    tag = re.search(
+        r'consistent with the following platform tag:\s*"?manylinux_(\d+)_(\d+)',
+        " ".join(shown.split()),
+    )
+    if tag is None or (int(tag.group(1)), int(tag.group(2))) > (2, 17):
+        sys.exit(f"tasks.py wheel: auditwheel does not place {whl.name} at manylinux_2_17")
+    run(BIN / "abi3audit", "--strict", "--report", whl)
+    bare = ROOT / "build" / "wheel-venv"
+    shutil.rmtree(bare, ignore_errors=True)
+    venv.EnvBuilder(with_pip=True).create(bare)
+    bare_py = bare / ("Scripts" if os.name == "nt" else "bin") / "python"
+    run(
+        bare_py,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-index",
+        whl,
+    )
+    run(bare_py, "-I", "-c", SMOKE)
+    size = whl.stat().st_size
+    print(
+        f"tasks.py wheel: {whl.name}, {size / 1e6:.1f} MB; sdist "
+        f"{', '.join(p.name for p in DIST.glob('*.tar.gz'))}",
+        flush=True,
+    )
+
+
+TASKS = {
+    "demo": demo,
+    "test": test,
+    "lint": lint,
+    "bench": bench,
+    "build": build,
+    "wheel": wheel,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:

@@ -70,6 +70,9 @@ class _Connection:
     token_url: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    #: May hold credentials (``http://user:password@host:port``): never shown.
+    proxy: str | None = field(default=None, repr=False)
 
     def querier(self) -> Querier:
         """This process's Querier for these settings (and the environment):
@@ -87,6 +90,8 @@ class _Connection:
                     "token_url": self.token_url,
                     "client_id": self.client_id,
                     "client_secret": self.client_secret,
+                    "ca_bundle": self.ca_bundle,
+                    "proxy": self.proxy,
                 }
                 q = Querier.from_env(**{k: v for k, v in given.items() if v})
                 if len(_QUERIERS) >= 8:
@@ -165,6 +170,8 @@ class _Settings:
                 token_url=opts.get("token_url"),
                 client_id=opts.get("client_id"),
                 client_secret=opts.get("client_secret"),
+                ca_bundle=opts.get("ca_bundle"),
+                proxy=opts.get("proxy"),
             ),
         )
 

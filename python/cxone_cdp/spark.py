@@ -50,6 +50,14 @@ Options (names are case-insensitive):
     pickled reader (never in a partition, a plan or a log line) and Spark
     shows options in plans and its UI, redacted only by
     ``spark.redaction.regex`` (which matches ``secret`` by default).
+``ca_bundle``, ``proxy``
+    The network settings of ``Querier(ca_bundle=..., proxy=...)``, falling
+    back to ``CXONE_CDP_CA_BUNDLE`` and ``CXONE_CDP_PROXY``: a PEM file of CA
+    certificates trusted besides the system's (it must exist at that path on
+    the driver and every executor), and an ``http://`` or ``https://`` proxy
+    for every call. Give proxy credentials (``http://user:password@host:port``)
+    in ``CXONE_CDP_PROXY``, not in the option: Spark's default redaction does
+    not match ``proxy``.
 
 Columns (the Arrow layout of the native client): ``memberId`` (string),
 ``joinedAt`` (timestamp, UTC), then one column per attribute in the order of

@@ -1,5 +1,6 @@
-//! Client configuration: where the API is, who we are, how long to wait and
-//! how to retry. `Debug` never shows the client secret.
+//! Client configuration: where the API is, who we are, how long to wait,
+//! how to retry and how to reach the network (CA bundle, proxy). `Debug`
+//! never shows the client secret nor a proxy's credentials.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{Error, Result};
+pub use crate::transport::proxy::ProxyUrl;
 
 /// The scopes requested when the caller names none (the contract's three).
 pub const DEFAULT_SCOPES: [&str; 3] = ["audiences:read", "cdp:read", "webhooks:write"];
@@ -146,6 +148,13 @@ pub struct Config {
     /// missing `token_url` is read from the issuer's OpenID configuration and
     /// an empty `base_url` from its CXone configuration (see `crate::auth::discovery`).
     pub issuer: Option<String>,
+    /// A PEM file whose certificates are trusted in addition to the
+    /// platform's roots (`SSL_CERT_FILE` still replaces those).
+    pub ca_bundle: Option<PathBuf>,
+    /// The proxy every call goes through; `None`: the standard
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` variables decide (see
+    /// `crate::transport::proxy`).
+    pub proxy: Option<ProxyUrl>,
 }
 
 impl fmt::Debug for Config {
@@ -169,6 +178,8 @@ impl fmt::Debug for Config {
             .field("audit_path", &self.audit_path)
             .field("auth", &self.auth)
             .field("issuer", &self.issuer)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -195,6 +206,8 @@ impl Config {
             audit_path: None,
             auth: AuthMode::ClientCredentials,
             issuer: None,
+            ca_bundle: None,
+            proxy: None,
         }
     }
 
@@ -206,7 +219,7 @@ impl Config {
     /// `CXONE_CDP_AUTH` (`client_credentials` | `access_key`),
     /// `CXONE_CDP_ACCESS_KEY_ID`, `CXONE_CDP_ACCESS_KEY_SECRET` and
     /// `CXONE_CDP_ISSUER` (with an issuer, the base URL may be left out and is
-    /// then discovered).
+    /// then discovered), `CXONE_CDP_CA_BUNDLE` and `CXONE_CDP_PROXY`.
     pub fn from_env() -> Result<Config> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let need = |k: &str| {
@@ -227,6 +240,10 @@ impl Config {
         c.webhook_secret = get("CXONE_CDP_WEBHOOK_SECRET");
         c.audit_path = get("CXONE_CDP_AUDIT_PATH").map(PathBuf::from);
         c.issuer = issuer;
+        c.ca_bundle = get("CXONE_CDP_CA_BUNDLE").map(PathBuf::from);
+        c.proxy = get("CXONE_CDP_PROXY")
+            .map(|p| ProxyUrl::parse(&p))
+            .transpose()?;
         c.auth = AuthMode::parse(
             get("CXONE_CDP_AUTH").as_deref(),
             get("CXONE_CDP_ACCESS_KEY_ID"),
@@ -332,6 +349,9 @@ impl Config {
                 )));
             }
         }
+        if let Some(bundle) = &self.ca_bundle {
+            crate::transport::tls::check_ca_bundle(bundle)?;
+        }
         Ok(())
     }
 }
@@ -404,5 +424,26 @@ mod tests {
         let mut bad = c.clone();
         bad.base_url = "ftp://x".into();
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn network_settings_are_checked_and_never_show_credentials() {
+        let mut c = Config::new("https://h", "id", "s");
+        c.ca_bundle = Some(PathBuf::from("/no/such/ca.pem"));
+        let e = c.check().unwrap_err();
+        assert!(
+            e.message
+                .starts_with("ca_bundle \"/no/such/ca.pem\": no such file"),
+            "{e}"
+        );
+        c.ca_bundle = None;
+        c.proxy = Some(ProxyUrl::parse("http://bob:hunter2@proxy.corp:8080").unwrap());
+        assert!(c.check().is_ok());
+        let dbg = format!("{c:?}");
+        assert!(
+            dbg.contains("http://proxy.corp:8080") && !dbg.contains("hunter2"),
+            "{dbg}"
+        );
+        assert!(!dbg.contains("bob"), "{dbg}");
     }
 }

@@ -21,6 +21,8 @@ ENV_AUTH = "CXONE_CDP_AUTH"
 ENV_ACCESS_KEY_ID = "CXONE_CDP_ACCESS_KEY_ID"
 ENV_ACCESS_KEY_SECRET = "CXONE_CDP_ACCESS_KEY_SECRET"
 ENV_ISSUER = "CXONE_CDP_ISSUER"
+ENV_CA_BUNDLE = "CXONE_CDP_CA_BUNDLE"
+ENV_PROXY = "CXONE_CDP_PROXY"
 
 
 def connection_parent() -> Parser:
@@ -69,6 +71,21 @@ def connection_parent() -> Parser:
     secret_file("--access-key-secret-file", "access key secret", ENV_ACCESS_KEY_SECRET)
     setting("--issuer", text("URL"), "OAuth issuer for discovery", ENV_ISSUER)
     g.add_argument(
+        "--ca-bundle",
+        metavar="PEM",
+        type=filename("--ca-bundle"),
+        help=f"PEM file of CA certificates to trust besides the system's, e.g. a TLS-inspecting "
+        f"proxy's root (env {ENV_CA_BUNDLE}; SSL_CERT_FILE replaces the system's roots)",
+    )
+    g.add_argument(
+        "--proxy",
+        metavar="URL",
+        type=_proxy_flag,
+        help=f"http:// or https:// proxy for every call, http://user:password@host:port with "
+        f"credentials (env {ENV_PROXY}, better for a password; without either, HTTPS_PROXY, "
+        "HTTP_PROXY and NO_PROXY apply)",
+    )
+    g.add_argument(
         "--discover",
         action="store_true",
         help="resolve the token endpoint and API base URL from the issuer's .well-known "
@@ -76,6 +93,21 @@ def connection_parent() -> Parser:
         "--token-url still win",
     )
     return p
+
+
+def _proxy_flag(value: str) -> str:
+    """--proxy: not blank, no control characters; never echoed (it may hold
+    a password). The Querier checks the URL itself."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    if not is_clean(value):
+        raise argparse.ArgumentTypeError(
+            "holds control characters or undecodable bytes (the value is not shown)"
+        )
+    return value
+
+
+_proxy_flag.__name__ = "--proxy"
 
 
 def env(name: str) -> str | None:
@@ -125,6 +157,8 @@ def querier(args: argparse.Namespace) -> Any:
         "token_url": token_url,
         "max_retries": args.max_retries,
         "timeout": args.timeout,
+        "ca_bundle": args.ca_bundle or env(ENV_CA_BUNDLE),
+        "proxy": args.proxy or env(ENV_PROXY),
     }
     if args.discover:
         return Querier.discover(

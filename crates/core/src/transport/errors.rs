@@ -32,6 +32,27 @@ pub fn transport_error(e: reqwest::Error) -> Error {
     transport_error_at(e, &at)
 }
 
+/// A connect failure of a client with an explicit proxy, as its connector
+/// layer wraps it (see [`crate::transport::build_reqwest`]): the proxy as
+/// shown (never its credentials), and the failure.
+#[derive(Debug)]
+pub struct ViaProxy {
+    pub proxy: std::sync::Arc<str>,
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl std::fmt::Display for ViaProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "through the proxy {}", self.proxy)
+    }
+}
+
+impl StdError for ViaProxy {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
 /// A transport failure talking to `at` (`host:port`) as a core error:
 ///
 /// - a TLS failure (a `rustls::Error` in the source chain: an untrusted or
@@ -41,13 +62,23 @@ pub fn transport_error(e: reqwest::Error) -> Error {
 ///   certificate: UnknownIssuer`;
 /// - a timeout: `Timeout`, `request to 127.0.0.1:8080 timed out`;
 /// - a failed connect: `Connection`, `could not connect to 127.0.0.1:1:
-///   connection refused`;
+///   connection refused`; through an explicit proxy, `could not connect to
+///   the proxy http://127.0.0.1:3128 (on the way to api.example.com:443):
+///   connection refused`, or, when the proxy refused the tunnel, `could not
+///   connect to api.example.com:443 through the proxy http://127.0.0.1:3128:
+///   the proxy refused to open a tunnel (its answer to CONNECT was not 2xx)`;
 /// - anything else (a connection dropped mid-answer): `Connection`,
 ///   `connection to 127.0.0.1:8080 failed: <reason>`.
 pub fn transport_error_at(e: reqwest::Error, at: &str) -> Error {
     let e = e.without_url();
+    let via = chain(&e)
+        .into_iter()
+        .find_map(|s| s.downcast_ref::<ViaProxy>())
+        .map(|v| v.proxy.clone());
     if let Some(tls) = find_tls_error(&e) {
-        let message = if e.is_connect() {
+        let message = if let Some(proxy) = &via {
+            format!("TLS handshake with {at} (through the proxy {proxy}) failed: {tls}")
+        } else if e.is_connect() {
             format!("TLS handshake with {at} failed: {tls}")
         } else {
             format!("TLS failure on the connection to {at}: {tls}")
@@ -63,6 +94,25 @@ pub fn transport_error_at(e: reqwest::Error, at: &str) -> Error {
         return Error::new(ErrorKind::Timeout, format!("{what} {at} timed out"));
     }
     let reason = reason(&e);
+    if let Some(proxy) = via {
+        return match tunnel_refusal(&reason) {
+            // Credentials do not get better on a retry: not a connection error.
+            Some(PROXY_AUTH) => Error::new(
+                ErrorKind::Authentication,
+                format!("could not connect to {at} through the proxy {proxy}: {PROXY_AUTH}"),
+            )
+            .with_status(407)
+            .with_code(PROXY_AUTH_CODE),
+            Some(why) => Error::new(
+                ErrorKind::Connection,
+                format!("could not connect to {at} through the proxy {proxy}: {why}"),
+            ),
+            None => Error::new(
+                ErrorKind::Connection,
+                format!("could not connect to the proxy {proxy} (on the way to {at}): {reason}"),
+            ),
+        };
+    }
     if e.is_connect() {
         Error::new(
             ErrorKind::Connection,
@@ -136,6 +186,23 @@ fn reason(e: &reqwest::Error) -> String {
         .map_or_else(|| e.to_string(), |inner| inner.to_string())
 }
 
+const PROXY_AUTH_CODE: &str = "proxy_authentication_required";
+const PROXY_AUTH: &str = "the proxy asks for credentials (407 Proxy Authentication Required): \
+     give them in the proxy URL, http://user:password@host:port";
+
+/// What a proxy's refusal to tunnel means, from hyper-util's tunnel error
+/// (`tunnel error: unsuccessful`, its only form: the type is private).
+fn tunnel_refusal(reason: &str) -> Option<&'static str> {
+    let what = reason.strip_prefix("tunnel error: ")?;
+    Some(match what {
+        "unsuccessful" => "the proxy refused to open a tunnel (its answer to CONNECT was not 2xx)",
+        "proxy authorization required" => PROXY_AUTH,
+        "unexpected end of file" => "the proxy closed the connection while opening the tunnel",
+        "proxy response headers too long" => "the proxy's answer to CONNECT was too long",
+        _ => "the proxy could not open a tunnel",
+    })
+}
+
 #[derive(Deserialize)]
 struct ApiErrorBody {
     code: Option<String>,
@@ -177,6 +244,13 @@ pub fn api_error(answer: &Answer) -> Error {
         .with_status(status)
         .with_correlation_id(header_corr),
     };
+    if status == 407 {
+        // From a proxy forwarding plain HTTP (through a CONNECT tunnel the
+        // same refusal is a connect error): not the API's answer.
+        err.kind = ErrorKind::Authentication;
+        err.code = Some(PROXY_AUTH_CODE.into());
+        err.message = PROXY_AUTH.into();
+    }
     if status == 429 {
         err.retry_after = answer
             .headers
@@ -269,6 +343,14 @@ mod tests {
             Some("7"),
         ));
         assert_eq!((e.kind, e.retry_after), (ErrorKind::RateLimit, Some(7.0)));
+        let e = api_error(&answer(
+            407,
+            "<html>Proxy Authentication Required</html>",
+            None,
+        ));
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert_eq!(e.code.as_deref(), Some("proxy_authentication_required"));
+        assert!(e.message.contains("proxy URL") && !e.is_retryable(), "{e}");
     }
 
     #[test]

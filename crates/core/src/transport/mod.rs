@@ -1,4 +1,5 @@
-//! The transport: the TLS settings and the one pooled reqwest client, sending
+//! The transport: the TLS settings ([`tls`]), the proxy ([`proxy`]) and the
+//! one pooled reqwest client, sending
 //! one request and reading its answer, error mapping (`errors`: API error
 //! bodies, JSON or not, and transport failures, TLS ones typed apart) and the
 //! one retry policy ([`retry`]), which API calls, token requests, discovery
@@ -17,7 +18,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 
 mod errors;
+pub mod proxy;
 pub mod retry;
+pub mod tls;
 
 pub use errors::{api_error, peer, transport_error, transport_error_at, unreadable_body};
 
@@ -32,47 +35,38 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// The TLS settings every client of this process shares: rustls with the
-/// ring provider, TLS 1.2 and 1.3, HTTP/1.1 by ALPN, and the platform's
-/// certificate verifier (the system's root store on Linux). Built once: the
-/// verifier reads and parses the whole root store, which took 7-18 ms per
-/// `Querier` when every client built its own.
-pub fn tls_config() -> Result<rustls::ClientConfig> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    static TLS: std::sync::OnceLock<std::result::Result<rustls::ClientConfig, String>> =
-        std::sync::OnceLock::new();
-    TLS.get_or_init(|| {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .map_err(|e| e.to_string())?
-            .with_platform_verifier()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(tls)
-    })
-    .clone()
-    .map_err(|e| Error::new(ErrorKind::Other, format!("could not set up TLS: {e}")))
-}
-
-/// Builds the pooled reqwest client.
+/// Builds the pooled reqwest client: the TLS settings for the config's CA
+/// bundle ([`tls::tls_config`]), its timeouts and its proxy (without one,
+/// the standard proxy variables apply; see [`proxy`]).
 pub fn build_reqwest(config: &Config) -> Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config()?)
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::tls_config(config.ca_bundle.as_deref())?)
         .timeout(config.timeout)
         .connect_timeout(config.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(64)
-        .user_agent(concat!("cxone-cdp/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Other,
-                format!("could not build the HTTP client: {e}"),
-            )
-        })
+        .user_agent(concat!("cxone-cdp/", env!("CARGO_PKG_VERSION")));
+    if let Some(p) = &config.proxy {
+        // Replaces the environment's proxies (and NO_PROXY) altogether.
+        builder = builder.proxy(p.to_reqwest()?);
+        // Connect failures name the proxy (the error mapping finds it).
+        let shown: std::sync::Arc<str> = p.shown().into();
+        builder = builder.connector_layer(tower::util::MapErrLayer::new(
+            move |source: Box<dyn std::error::Error + Send + Sync>| {
+                Box::new(errors::ViaProxy {
+                    proxy: shown.clone(),
+                    source,
+                }) as Box<dyn std::error::Error + Send + Sync>
+            },
+        ));
+    }
+    builder.build().map_err(|e| {
+        Error::new(
+            ErrorKind::Other,
+            format!("could not build the HTTP client: {e}"),
+        )
+    })
 }
 
 /// Sends one request and returns the response head: the transport layer's
@@ -125,15 +119,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_settings_are_built_once_and_shared() {
-        let a = tls_config().unwrap();
-        let b = tls_config().unwrap();
-        assert_eq!(a.alpn_protocols, vec![b"http/1.1".to_vec()]);
-        // Clones share the verifier (one root store per process).
-        assert!(std::sync::Arc::ptr_eq(
-            &a.crypto_provider().clone(),
-            &b.crypto_provider().clone()
-        ));
-        assert!(build_reqwest(&Config::new("http://127.0.0.1:1", "id", "secret")).is_ok());
+    fn a_client_builds_with_and_without_a_proxy() {
+        let mut c = Config::new("http://127.0.0.1:1", "id", "secret");
+        assert!(build_reqwest(&c).is_ok());
+        c.proxy = Some(proxy::ProxyUrl::parse("http://u:p@127.0.0.1:3128").unwrap());
+        assert!(build_reqwest(&c).is_ok());
     }
 }

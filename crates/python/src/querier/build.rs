@@ -45,9 +45,18 @@ pub fn opt_str(v: Option<&Bound<'_, PyAny>>, name: &str) -> Result<Option<String
     }
 }
 
+/// The `proxy` option: `None` (the standard proxy variables apply) or a
+/// checked `http://` / `https://` URL (a refusal never quotes it).
+pub fn proxy(v: Option<&Bound<'_, PyAny>>) -> Result<Option<cxone_cdp_core::config::ProxyUrl>> {
+    opt_str(v, "proxy")?
+        .filter(|p| !p.is_empty())
+        .map(|p| cxone_cdp_core::config::ProxyUrl::parse(&p))
+        .transpose()
+}
+
 /// The environment variables `from_env` reads, by keyword: the three
 /// positional ones first.
-const ENV: [(&str, &str); 10] = [
+const ENV: [(&str, &str); 12] = [
     ("base_url", "CXONE_CDP_BASE_URL"),
     ("client_id", "CXONE_CDP_CLIENT_ID"),
     ("client_secret", "CXONE_CDP_CLIENT_SECRET"),
@@ -58,6 +67,8 @@ const ENV: [(&str, &str); 10] = [
     ("auth", "CXONE_CDP_AUTH"),
     ("access_key_id", "CXONE_CDP_ACCESS_KEY_ID"),
     ("access_key_secret", "CXONE_CDP_ACCESS_KEY_SECRET"),
+    ("ca_bundle", "CXONE_CDP_CA_BUNDLE"),
+    ("proxy", "CXONE_CDP_PROXY"),
 ];
 const ISSUER_ENV: (&str, &str) = ("issuer", "CXONE_CDP_ISSUER");
 

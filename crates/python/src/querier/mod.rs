@@ -64,7 +64,7 @@ impl Querier {
         timeout=60.0, connect_timeout=10.0, max_retries=3, backoff_base=0.5, backoff_max=8.0,
         retry_after_cap=60.0, cache_size=50, cache_ttl=120.0, webhook_url=None,
         webhook_secret=None, audit_path=None, auth=None, access_key_id=None,
-        access_key_secret=None, issuer=None))]
+        access_key_secret=None, issuer=None, ca_bundle=None, proxy=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: &Bound<'_, PyAny>,
@@ -87,6 +87,8 @@ impl Querier {
         access_key_id: Option<&Bound<'_, PyAny>>,
         access_key_secret: Option<&Bound<'_, PyAny>>,
         issuer: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = args::opt_path)] ca_bundle: Option<PathBuf>,
+        proxy: Option<&Bound<'_, PyAny>>,
     ) -> CdpResult<Self> {
         let mut config = Config::new(
             opt_str(Some(base_url), "base_url")?.unwrap_or_default(),
@@ -116,6 +118,8 @@ impl Querier {
             opt_str(access_key_secret, "access_key_secret")?,
         )?;
         config.issuer = opt_str(issuer, "issuer")?;
+        config.ca_bundle = ca_bundle.filter(|p| !p.as_os_str().is_empty());
+        config.proxy = build::proxy(proxy)?;
         let _guard = runtime().enter();
         Ok(Querier {
             client: Client::new(config)?,
@@ -124,8 +128,9 @@ impl Querier {
     }
 
     /// Builds a Querier from `CXONE_CDP_BASE_URL`, `CXONE_CDP_TOKEN_URL`,
-    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET`; keyword
-    /// arguments override.
+    /// `CXONE_CDP_CLIENT_ID` and `CXONE_CDP_CLIENT_SECRET` (and the other
+    /// `CXONE_CDP_*` settings: `CXONE_CDP_CA_BUNDLE`, `CXONE_CDP_PROXY`, ...);
+    /// keyword arguments override.
     #[classmethod]
     #[pyo3(signature = (**overrides))]
     fn from_env<'py>(
@@ -165,7 +170,23 @@ impl Querier {
         self.client.area()
     }
 
-    /// `Querier(base_url=..., client_id=..., auth=..., cache=...)`: never a secret.
+    /// The CA bundle trusted besides the platform's roots (its path as
+    /// given), if any.
+    #[getter]
+    fn ca_bundle(&self) -> Option<String> {
+        let path = self.client.config().ca_bundle.as_ref()?;
+        Some(path.to_string_lossy().into_owned())
+    }
+
+    /// The explicit proxy as `scheme://host:port` (never its credentials);
+    /// `None`: the standard proxy variables apply.
+    #[getter]
+    fn proxy(&self) -> Option<String> {
+        self.client.config().proxy.as_ref().map(|p| p.shown())
+    }
+
+    /// `Querier(base_url=..., client_id=..., auth=..., cache=...)` (and the
+    /// proxy's host, when one is set): never a secret.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.client.config();
         let text = |s: &str| -> PyResult<String> { Ok(PyString::new(py, s).repr()?.to_string()) };
@@ -187,8 +208,12 @@ impl Querier {
         } else {
             "off"
         };
+        let proxy = match &c.proxy {
+            Some(p) => format!(", proxy={}", text(&p.shown())?),
+            None => String::new(),
+        };
         Ok(format!(
-            "Querier(base_url={base}, client_id={}{mode}, cache='{cache}')",
+            "Querier(base_url={base}, client_id={}{mode}, cache='{cache}'{proxy})",
             text(&c.client_id)?
         ))
     }
