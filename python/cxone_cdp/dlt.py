@@ -28,7 +28,9 @@ columns are ``member_id``, ``joined_at`` and the attribute names.
 Credentials, in this order: the ``querier`` argument; dlt's config and
 secrets (a ``[sources.cxone_cdp]`` section with ``base_url``, ``token_url``,
 ``client_id``, ``client_secret`` and, for the access-key grant, ``auth``,
-``access_key_id`` and ``access_key_secret``; or ``issuer``), read the way dlt
+``access_key_id`` and ``access_key_secret``; or ``issuer``; for company
+networks ``ca_bundle`` and ``proxy``, best kept in secrets as it may carry a
+password), read the way dlt
 reads them (``.dlt/config.toml``, ``.dlt/secrets.toml``, environment
 variables such as ``SOURCES__CXONE_CDP__CLIENT_SECRET``); the ``CXONE_CDP_*``
 environment (:meth:`cxone_cdp.Querier.from_env`). Bad input (an unknown
@@ -70,8 +72,11 @@ _FIELDS = (
     "access_key_id",
     "access_key_secret",
     "issuer",
+    "ca_bundle",
+    "proxy",
 )
-_SECRETS = {"client_secret", "access_key_secret"}
+# A proxy URL may carry a password (http://user:pass@host:port).
+_SECRETS = {"client_secret", "access_key_secret", "proxy"}
 
 # dlt data types and Arrow types by attribute type.
 _DLT_TYPES = {"string": "text", "number": "double", "boolean": "bool", "date": "date"}

@@ -40,8 +40,8 @@ def sim() -> Iterator[Simulator]:
         yield s
 
 
-def querier(sim: Simulator) -> cxone_cdp.Querier:
-    return cxone_cdp.Querier(sim.base_url, sim.client_id, sim.client_secret)
+def querier(sim: Simulator, **options: Any) -> cxone_cdp.Querier:
+    return cxone_cdp.Querier(sim.base_url, sim.client_id, sim.client_secret, **options)
 
 
 def pipeline(tmp_path: Path, name: str = "cdp") -> Any:
@@ -231,6 +231,31 @@ def test_dlt_config_comes_before_the_environment(sim: Simulator, tmp_path: Path)
     (tmp_path / ".dlt" / "secrets.toml").unlink()
     dlt_env = {"SOURCES__CXONE_CDP__CLIENT_SECRET": sim.client_secret}
     assert run_project(tmp_path, dlt_env).startswith("loaded ")
+
+
+def test_ca_bundle_and_proxy_from_dlt_config(tmp_path: Path) -> None:
+    with Simulator(members=500, tls=True) as tls_sim:
+        write_project(tmp_path, tls_sim, tls_sim.client_secret)
+        # Without the simulator's CA the HTTPS simulator is refused, typed.
+        out = run_project(tmp_path)
+        assert out.startswith("failed ConnectionError"), out
+        with (tmp_path / ".dlt" / "config.toml").open("a") as f:
+            f.write(f'ca_bundle = "{tls_sim.ca_path}"\n')
+        expected = querier(tls_sim, ca_bundle=tls_sim.ca_path).count(AUDIENCE_ID, VIPS)
+        assert run_project(tmp_path) == f"loaded {expected}"
+
+
+def test_the_proxy_setting_is_a_secret_and_reaches_the_querier(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__CXONE_CDP__BASE_URL", sim.base_url)
+    monkeypatch.setenv("SOURCES__CXONE_CDP__CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("SOURCES__CXONE_CDP__CLIENT_SECRET", sim.client_secret)
+    monkeypatch.setenv("SOURCES__CXONE_CDP__PROXY", "http://user:pa55word@127.0.0.1:3128")
+    q = cdp_dlt.querier_from_config()
+    assert q is not None
+    assert q.proxy == "http://127.0.0.1:3128"
+    assert "pa55word" not in repr(q)
 
 
 def test_credentials_from_the_environment(
