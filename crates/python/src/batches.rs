@@ -13,7 +13,7 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 
 use crate::arrow::{batch_to_py, table_to_py};
-use crate::awaitable::awaitable;
+use crate::awaitable::awaitable_then;
 use crate::bridge::{block_on, Bridge};
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{iterator_protocol, Feed, Progress};
@@ -72,9 +72,9 @@ pub fn members_table_async<'py>(
     client: Client,
     query: Query,
 ) -> PyResult<Bound<'py, PyAny>> {
-    awaitable(py, async move {
-        let (batches, schema) = collect_batches(client, query).await?;
-        Ok::<_, CdpError>(Python::attach(|py| table_to_py(py, batches, schema))?)
+    let all = async move { Ok::<_, CdpError>(collect_batches(client, query).await?) };
+    awaitable_then(py, all, |py, (batches, schema)| {
+        Ok(table_to_py(py, batches, schema)?)
     })
 }
 
@@ -120,17 +120,21 @@ impl BatchIterator {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
-        awaitable(py, async move {
+        let next = async move {
             loop {
                 match progress.settle(feed.recv().await)? {
-                    None => return Err(PyStopAsyncIteration::new_err(()).into()),
+                    None => return Ok::<_, CdpError>(None),
                     Some(page) if page.items == 0 => continue,
                     Some(page) => {
                         progress.page(page.items);
-                        return Ok::<_, CdpError>(Python::attach(|py| batch_to_py(py, page.data))?);
+                        return Ok(Some(page.data));
                     }
                 }
             }
+        };
+        awaitable_then(py, next, |py, batch| match batch {
+            None => Err(PyStopAsyncIteration::new_err(()).into()),
+            Some(batch) => Ok(batch_to_py(py, batch)?),
         })
     }
 }
