@@ -277,6 +277,8 @@ impl ResponseCache {
         }
         if self.inner.is_some() {
             self.max_bytes = max_bytes;
+        } else {
+            self.max_bytes = 0;
         }
         self
     }
