@@ -98,6 +98,42 @@ def run_bare(sim: Simulator, limit: int) -> int:
     return len(items)
 
 
+def bytes_walk(sim: Simulator, limit: int) -> tuple[int, int, int]:
+    """The network floor: every members page of AUDIENCE_ID over one
+    http.client connection, the cursor cut out of the body without parsing
+    JSON (`bare_walk.py`). Returns (pages, members, bytes)."""
+    from bare_walk import getter_http_client, token, walk
+
+    return walk(getter_http_client(sim, token(sim)), limit)
+
+
+def page_bodies(sim: Simulator, limit: int) -> list[bytes]:
+    """Every members page body of AUDIENCE_ID, fetched once (for the floor
+    of parsing bodies already in memory)."""
+    return [body for body, _ in bare_pages(sim, limit)]
+
+
+def machine() -> dict[str, str]:
+    """nproc, CPU model, load average and Python version (for the results)."""
+    import os
+    import platform
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+    }
+
+
 RSS_CHILD = r"""
 import sys, time
 from cxone_cdp import Querier
@@ -109,8 +145,8 @@ def rss_kb(field):
                 return int(line.split()[1])
     return 0
 
-kind, base_url, token_url, cid, secret, aud, limit = sys.argv[1:8]
-q = Querier(base_url, cid, secret, token_url=token_url)
+kind, base_url, token_url, cid, secret, aud, limit, cache_size = sys.argv[1:9]
+q = Querier(base_url, cid, secret, token_url=token_url, cache_size=int(cache_size))
 q.attributes()                       # warm: token, schema, runtime threads
 if kind == "iter_batches":
     import pyarrow                   # imported before the start mark (it is the consumer)
@@ -133,7 +169,46 @@ print(n, start, peak, secs)
 """
 
 
-def rss(kind: str, sim: Simulator, limit: int) -> tuple[int, float, float, float]:
+def rss_out_of_process(
+    members: int, limit: int
+) -> Iterator[tuple[str, tuple[int, float, float, float]]]:
+    """`rss()` of `iter_members` and `iter_batches` against a simulator of
+    `members` members served by another process (`python -m cxone_cdp
+    simulate`), so the consumer's RSS holds no rendered page."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "cxone_cdp", "simulate", "--port", str(port)]
+    server = subprocess.Popen([*cmd, "--members", str(members)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().rsplit(" at ", 1)[1].strip()
+        token_url = server.stdout.readline().split()[-1]
+        remote = RemoteSim(base, token_url)
+        for cache_size in (50, 0):
+            for kind in ("iter_members", "iter_batches"):
+                label = f"{kind}()" + ("" if cache_size else ", cache_size=0")
+                yield label, rss(kind, remote, limit, cache_size)  # type: ignore[arg-type]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+class RemoteSim:
+    """What `rss()` needs of a simulator served by another process."""
+
+    def __init__(self, base_url: str, token_url: str) -> None:
+        self.base_url = base_url
+        self.token_url = token_url
+        self.client_id = "sim-client"
+        self.client_secret = "sim-secret"
+
+
+def rss(
+    kind: str, sim: Simulator, limit: int, cache_size: int = 50
+) -> tuple[int, float, float, float]:
     """Streams AUDIENCE_ID through `kind` (``iter_members`` or
     ``iter_batches``) in a fresh subprocess: (members, RSS at the start in MiB,
     peak RSS in MiB, seconds)."""
@@ -149,6 +224,7 @@ def rss(kind: str, sim: Simulator, limit: int) -> tuple[int, float, float, float
             sim.client_secret,
             AUDIENCE_ID,
             str(limit),
+            str(cache_size),
         ],
         check=True,
         capture_output=True,

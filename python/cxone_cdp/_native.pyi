@@ -76,6 +76,7 @@ class Querier:
         retry_after_cap: float = 60.0,
         cache_size: int = 50,
         cache_ttl: float = 120.0,
+        cache_max_bytes: int = 8388608,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         audit_path: str | PathLike[str] | None = None,

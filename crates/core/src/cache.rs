@@ -1,10 +1,20 @@
-//! Response cache: an LRU of raw page bodies with a time-to-live.
+//! Response cache: an LRU of successful answers with a time-to-live, bounded
+//! by entry count and by bytes.
 //!
 //! The cache maps a [`CacheKey`] (a 128-bit SHA-256 digest of the tenant and
 //! the full request, see [`key`]) to the raw body of a *successful* page
-//! response. It never sees a token (tokens travel in headers, which are not
-//! part of the key) and never stores an error: [`ResponseCache::put`] only
-//! takes bodies, and the client calls it only after a 2xx that parsed.
+//! response, and to the decoded forms of that body the listings asked for (a
+//! page's tape for the dicts, its record batch for one Arrow layout; see
+//! [`ResponseCache::lookup`]), so a hit hands out the decoded page (a shared
+//! pointer) instead of decoding the body again. It never sees a token (tokens
+//! travel in headers, which are not part of the key) and never stores an
+//! error: it only takes bodies (and what decoded them), and the client calls
+//! it only after a 2xx that parsed.
+//!
+//! Every entry's size is its body plus its decoded forms; the sum stays at or
+//! under `max_bytes` (least recently used entries go first; an answer bigger
+//! than the whole budget is not kept). `cache_stats()` reports the size held
+//! and the bound.
 //!
 //! One `ResponseCache` is shared by sync and async callers: it is `Send +
 //! Sync`, and the inner mutex is held only for the map operation itself, never
@@ -14,6 +24,7 @@
 //! A capacity of 0 or a TTL of 0 disables the cache: `get` always misses
 //! (without counting) and `put` drops the body.
 
+use std::any::Any;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +41,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_CACHE_SIZE: usize = 50;
 /// Default time-to-live of a cached page (as the tutorial).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(120);
+/// Default bound on the bytes held (bodies and decoded forms together).
+pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// A cache key: the first 128 bits of a SHA-256 over the tenant and the
 /// request. It holds no request text, so it is safe to log or print.
@@ -140,17 +153,44 @@ pub struct CacheStats {
     pub expirations: u64,
     /// Entries currently held.
     pub entries: u64,
-    /// Sum of the body sizes currently held.
+    /// Bytes currently held: bodies and decoded forms.
     pub bytes: u64,
+    /// The part of `bytes` held by decoded forms (tapes, record batches).
+    pub decoded_bytes: u64,
+    /// Bound on `bytes` (0 when disabled).
+    pub max_bytes: u64,
     /// Configured capacity (0 = disabled).
     pub capacity: u64,
     /// Configured TTL in seconds.
     pub ttl_secs: f64,
 }
 
+/// A decoded form of a body, shared with whoever it is handed to.
+pub type Shared = Arc<dyn Any + Send + Sync>;
+
+/// What [`ResponseCache::lookup`] found.
+pub enum Cached {
+    /// The body decoded in the asked-for form.
+    Decoded(Shared),
+    /// Only the body (it was never decoded in that form).
+    Body(Bytes),
+}
+
 struct Entry {
     body: Bytes,
     stored_at: Instant,
+    /// Decoded forms of `body`, by form id, with their sizes.
+    forms: Vec<(u64, Shared, usize)>,
+}
+
+impl Entry {
+    fn size(&self) -> u64 {
+        self.body.len() as u64 + self.decoded()
+    }
+
+    fn decoded(&self) -> u64 {
+        self.forms.iter().map(|f| f.2 as u64).sum()
+    }
 }
 
 struct Inner {
@@ -160,6 +200,14 @@ struct Inner {
     evictions: u64,
     expirations: u64,
     bytes: u64,
+    decoded_bytes: u64,
+}
+
+impl Inner {
+    fn forget(&mut self, old: &Entry) {
+        self.bytes -= old.size();
+        self.decoded_bytes -= old.decoded();
+    }
 }
 
 /// The shared response cache. Cheap to share behind an `Arc` (or clone the
@@ -168,6 +216,7 @@ pub struct ResponseCache {
     /// `None` when disabled (capacity or TTL of 0).
     inner: Option<Mutex<Inner>>,
     capacity: usize,
+    max_bytes: usize,
     ttl: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -176,6 +225,7 @@ impl fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseCache")
             .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
@@ -205,15 +255,32 @@ impl ResponseCache {
                 evictions: 0,
                 expirations: 0,
                 bytes: 0,
+                decoded_bytes: 0,
             })),
             _ => None,
         };
         ResponseCache {
             inner,
             capacity: if enabled { capacity } else { 0 },
+            max_bytes: if enabled { DEFAULT_CACHE_BYTES } else { 0 },
             ttl,
             clock,
         }
+    }
+
+    /// The same cache, holding at most `max_bytes` bytes (bodies and
+    /// decoded forms together; 0 disables it).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        if max_bytes == 0 {
+            self.inner = None;
+            self.capacity = 0;
+        }
+        if self.inner.is_some() {
+            self.max_bytes = max_bytes;
+        } else {
+            self.max_bytes = 0;
+        }
+        self
     }
 
     /// `new` wrapped in an `Arc`, the form the client keeps.
@@ -227,6 +294,10 @@ impl ResponseCache {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     pub fn ttl(&self) -> Duration {
@@ -249,6 +320,22 @@ impl ResponseCache {
     /// expired entry is removed (and counted as an expiration and a miss).
     /// `Bytes` clones are reference-counted, so a hit copies no body.
     pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
+        self.find(key, |entry| entry.body.clone())
+    }
+
+    /// The cached answer for `key` in decoded form `form` if it is held,
+    /// else its body (which the caller decodes and hands back with
+    /// [`ResponseCache::add_form`]). Counted as [`ResponseCache::get`] is.
+    pub fn lookup(&self, key: &CacheKey, form: u64) -> Option<Cached> {
+        self.find(key, |entry| {
+            match entry.forms.iter().find(|f| f.0 == form) {
+                Some((_, shared, _)) => Cached::Decoded(shared.clone()),
+                None => Cached::Body(entry.body.clone()),
+            }
+        })
+    }
+
+    fn find<T>(&self, key: &CacheKey, hit: impl FnOnce(&Entry) -> T) -> Option<T> {
         let now = self.clock.now();
         let mut inner = self.lock()?;
         match inner.lru.get(key) {
@@ -257,19 +344,40 @@ impl ResponseCache {
                 return None;
             }
             Some(entry) if !self.expired(entry, now) => {
-                let body = entry.body.clone();
+                let out = hit(entry);
                 inner.hits += 1;
-                return Some(body);
+                return Some(out);
             }
             Some(_) => {}
         }
         // Present but expired: drop it.
         if let Some(old) = inner.lru.pop(key) {
-            inner.bytes -= old.body.len() as u64;
+            inner.forget(&old);
         }
         inner.expirations += 1;
         inner.misses += 1;
         None
+    }
+
+    /// Adds the decoded form `form` (of `size` bytes) of the body held for
+    /// `key`, if that entry is still there; its age and place are kept.
+    pub fn add_form(&self, key: &CacheKey, form: u64, value: Shared, size: usize) {
+        let Some(mut inner) = self.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        let Some(entry) = inner.lru.peek_mut(key) else {
+            return;
+        };
+        if entry.forms.iter().any(|f| f.0 == form)
+            || entry.size() + size as u64 > self.max_bytes as u64
+        {
+            return;
+        }
+        entry.forms.push((form, value, size));
+        inner.bytes += size as u64;
+        inner.decoded_bytes += size as u64;
+        self.fit(inner, Some(key));
     }
 
     /// Stores the body of a successful response. Replaces an existing entry
@@ -277,38 +385,70 @@ impl ResponseCache {
     /// least-recently-used entry is dropped first (an expiration), otherwise
     /// the least recently used one (an eviction).
     pub fn put(&self, key: CacheKey, body: Bytes) {
+        self.store(key, body, Vec::new());
+    }
+
+    /// [`ResponseCache::put`] with the body's decoded form `form` (of `size`
+    /// bytes) kept beside it.
+    pub fn put_form(&self, key: CacheKey, body: Bytes, form: u64, value: Shared, size: usize) {
+        self.store(key, body, vec![(form, value, size)]);
+    }
+
+    fn store(&self, key: CacheKey, body: Bytes, forms: Vec<(u64, Shared, usize)>) {
         let now = self.clock.now();
         let Some(mut inner) = self.lock() else {
             return;
         };
         let inner = &mut *inner;
         if let Some(old) = inner.lru.pop(&key) {
-            inner.bytes -= old.body.len() as u64;
+            inner.forget(&old);
+        }
+        let entry = Entry {
+            body,
+            stored_at: now,
+            forms,
+        };
+        if entry.size() > self.max_bytes as u64 {
+            return; // bigger than the whole budget: not kept
         }
         if inner.lru.len() >= inner.lru.cap().get() {
-            let lru_expired = inner
-                .lru
-                .peek_lru()
-                .is_some_and(|(_, e)| self.expired(e, now));
-            if let Some((_, old)) = inner.lru.pop_lru() {
-                inner.bytes -= old.body.len() as u64;
-                if lru_expired {
-                    inner.expirations += 1;
-                } else {
-                    inner.evictions += 1;
-                }
-            }
+            self.drop_lru(inner, now);
         }
-        inner.bytes += body.len() as u64;
-        let displaced = inner.lru.push(
-            key,
-            Entry {
-                body,
-                stored_at: now,
-            },
-        );
+        inner.bytes += entry.size();
+        inner.decoded_bytes += entry.decoded();
+        let displaced = inner.lru.push(key, entry);
         // Room was made above, so nothing can be displaced here.
         debug_assert!(displaced.is_none());
+        self.fit(inner, Some(&key));
+    }
+
+    /// Drops the least recently used entry: an expiration if its TTL had
+    /// passed, else an eviction.
+    fn drop_lru(&self, inner: &mut Inner, now: Instant) {
+        let lru_expired = inner
+            .lru
+            .peek_lru()
+            .is_some_and(|(_, e)| self.expired(e, now));
+        if let Some((_, old)) = inner.lru.pop_lru() {
+            inner.forget(&old);
+            if lru_expired {
+                inner.expirations += 1;
+            } else {
+                inner.evictions += 1;
+            }
+        }
+    }
+
+    /// Drops least recently used entries (never `keep`) until the bytes
+    /// held fit the bound.
+    fn fit(&self, inner: &mut Inner, keep: Option<&CacheKey>) {
+        let now = self.clock.now();
+        while inner.bytes > self.max_bytes as u64 {
+            if inner.lru.peek_lru().map(|(k, _)| Some(k) == keep) != Some(false) {
+                break;
+            }
+            self.drop_lru(inner, now);
+        }
     }
 
     /// Drops every entry (counters are kept).
@@ -316,12 +456,14 @@ impl ResponseCache {
         if let Some(mut inner) = self.lock() {
             inner.lru.clear();
             inner.bytes = 0;
+            inner.decoded_bytes = 0;
         }
     }
 
     pub fn stats(&self) -> CacheStats {
         let mut stats = CacheStats {
             capacity: self.capacity as u64,
+            max_bytes: self.max_bytes as u64,
             ttl_secs: self.ttl.as_secs_f64(),
             ..CacheStats::default()
         };
@@ -332,229 +474,11 @@ impl ResponseCache {
             stats.expirations = inner.expirations;
             stats.entries = inner.lru.len() as u64;
             stats.bytes = inner.bytes;
+            stats.decoded_bytes = inner.decoded_bytes;
         }
         stats
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::thread;
-
-    fn body(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
-    }
-
-    fn manual(capacity: usize, ttl_secs: u64) -> (ResponseCache, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new());
-        let cache =
-            ResponseCache::with_clock(capacity, Duration::from_secs(ttl_secs), clock.clone());
-        (cache, clock)
-    }
-
-    const PQ: &str = "/api/v2/audiences/a/members?limit=100";
-
-    /// A cache of 4 entries with a manual clock, holding `b` under the key
-    /// of [`PQ`].
-    fn holding(ttl_secs: u64, b: &str) -> (ResponseCache, Arc<ManualClock>, CacheKey) {
-        let (cache, clock) = manual(4, ttl_secs);
-        let k = key("http://h", "c", PQ);
-        cache.put(k, body(b));
-        (cache, clock, k)
-    }
-
-    #[test]
-    fn key_depends_on_every_part() {
-        let base = key("http://h", "c", PQ);
-        assert_eq!(base, key("http://h", "c", PQ));
-        assert_eq!(base, key("http://h/", "c", PQ), "trailing slash ignored");
-        assert_ne!(base, key("http://other", "c", PQ));
-        assert_ne!(base, key("http://h", "c2", PQ));
-        assert_ne!(base, key("http://h", "c", &format!("{PQ}&cursor=x")));
-        // length prefixes: moving a boundary changes the key
-        assert_ne!(key("http://h", "ca", "b"), key("http://h", "c", "ab"));
-    }
-
-    #[test]
-    fn key_holds_no_request_text() {
-        let k = key("http://h", "client-xyz", "/secretive?filter=city%3DParis");
-        let dbg = format!("{k:?}");
-        assert!(!dbg.contains("client-xyz") && !dbg.contains("Paris"));
-        assert_eq!(dbg.len(), "CacheKey()".len() + 32);
-    }
-
-    #[test]
-    fn hit_and_miss_are_counted() {
-        let (cache, _) = manual(4, 60);
-        let k = key("http://h", "c", PQ);
-        assert_eq!(cache.get(&k), None);
-        cache.put(k, body("page1"));
-        assert_eq!(cache.get(&k), Some(body("page1")));
-        assert_eq!(cache.get(&k), Some(body("page1")));
-        let s = cache.stats();
-        assert_eq!((s.hits, s.misses, s.entries, s.bytes), (2, 1, 1, 5));
-        assert_eq!((s.capacity, s.ttl_secs), (4, 60.0));
-    }
-
-    #[test]
-    fn ttl_expiry_removes_and_counts() {
-        let (cache, clock, k) = holding(120, "abc");
-        clock.advance(Duration::from_secs(119));
-        assert!(cache.get(&k).is_some(), "still fresh at 119 s");
-        clock.advance(Duration::from_secs(1));
-        assert!(cache.get(&k).is_none(), "expired at 120 s");
-        let s = cache.stats();
-        assert_eq!((s.hits, s.misses, s.expirations), (1, 1, 1));
-        assert_eq!((s.entries, s.bytes), (0, 0));
-        // a second get is a plain miss, not another expiration
-        assert!(cache.get(&k).is_none());
-        assert_eq!(cache.stats().expirations, 1);
-    }
-
-    #[test]
-    fn put_again_refreshes_ttl_and_replaces_body() {
-        let (cache, clock, k) = holding(10, "old");
-        clock.advance(Duration::from_secs(8));
-        cache.put(k, body("newer"));
-        clock.advance(Duration::from_secs(8));
-        assert_eq!(cache.get(&k), Some(body("newer")));
-        let s = cache.stats();
-        assert_eq!((s.entries, s.bytes, s.evictions), (1, 5, 0));
-    }
-
-    #[test]
-    fn lru_eviction_drops_least_recently_used() {
-        let (cache, _) = manual(2, 60);
-        let (a, b, c) = (
-            key("h", "c", "/a"),
-            key("h", "c", "/b"),
-            key("h", "c", "/c"),
-        );
-        cache.put(a, body("aa"));
-        cache.put(b, body("bbb"));
-        assert!(cache.get(&a).is_some()); // a is now most recently used
-        cache.put(c, body("c"));
-        assert!(cache.get(&b).is_none(), "b was least recently used");
-        assert!(cache.get(&a).is_some());
-        assert!(cache.get(&c).is_some());
-        let s = cache.stats();
-        assert_eq!(
-            (s.evictions, s.expirations, s.entries, s.bytes),
-            (1, 0, 2, 3)
-        );
-    }
-
-    #[test]
-    fn full_cache_drops_expired_entry_as_expiration() {
-        let (cache, clock) = manual(1, 5);
-        cache.put(key("h", "c", "/a"), body("a"));
-        clock.advance(Duration::from_secs(6));
-        cache.put(key("h", "c", "/b"), body("b"));
-        let s = cache.stats();
-        assert_eq!((s.evictions, s.expirations, s.entries), (0, 1, 1));
-    }
-
-    #[test]
-    fn zero_size_or_ttl_disables() {
-        for (cap, ttl) in [(0, 120), (50, 0)] {
-            let (cache, _) = manual(cap, ttl);
-            assert!(!cache.is_enabled());
-            let k = key("h", "c", "/a");
-            cache.put(k, body("x"));
-            assert_eq!(cache.get(&k), None);
-            let s = cache.stats();
-            assert_eq!(
-                (s.hits, s.misses, s.entries, s.bytes, s.capacity),
-                (0, 0, 0, 0, 0)
-            );
-        }
-    }
-
-    #[test]
-    fn clear_empties_but_keeps_counters() {
-        let (cache, _, k) = holding(60, "xyz");
-        assert!(cache.get(&k).is_some());
-        cache.clear();
-        assert!(cache.get(&k).is_none());
-        let s = cache.stats();
-        assert_eq!((s.entries, s.bytes, s.hits, s.misses), (0, 0, 1, 1));
-    }
-
-    #[test]
-    fn defaults_match_tutorial() {
-        let cache = ResponseCache::default();
-        assert_eq!(cache.capacity(), 50);
-        assert_eq!(cache.ttl(), Duration::from_secs(120));
-    }
-
-    #[test]
-    fn ttl_from_secs_validates() {
-        assert_eq!(ttl_from_secs(120.0).unwrap(), Duration::from_secs(120));
-        assert_eq!(ttl_from_secs(0.0).unwrap(), Duration::ZERO);
-        assert_eq!(ttl_from_secs(0.25).unwrap(), Duration::from_millis(250));
-        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e300] {
-            let e = ttl_from_secs(bad).unwrap_err();
-            assert_eq!(e.kind, crate::error::ErrorKind::Validation);
-        }
-    }
-
-    #[test]
-    fn concurrent_use_keeps_accounting_consistent() {
-        let cache = Arc::new(ResponseCache::new(16, Duration::from_secs(60)));
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let cache = cache.clone();
-                thread::spawn(move || {
-                    let mut gets = 0u64;
-                    for i in 0..500u32 {
-                        let k = key("h", "c", &format!("/p{}", (i * 7 + t) % 40));
-                        if cache.get(&k).is_none() {
-                            cache.put(k, Bytes::from(vec![b'x'; (i % 13 + 1) as usize]));
-                        }
-                        gets += 1;
-                    }
-                    gets
-                })
-            })
-            .collect();
-        let gets: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let s = cache.stats();
-        assert_eq!(s.hits + s.misses, gets);
-        assert!(s.entries <= 16);
-        assert!(s.evictions > 0 && s.hits > 0);
-        // bytes must equal the real sum of what is held
-        let inner = cache.lock().unwrap();
-        let real: u64 = inner.lru.iter().map(|(_, e)| e.body.len() as u64).sum();
-        assert_eq!(real, s.bytes);
-    }
-
-    #[test]
-    fn shared_across_tokio_tasks() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let cache = ResponseCache::shared(8, Duration::from_secs(60));
-        rt.block_on(async {
-            let mut handles = Vec::new();
-            for t in 0..4 {
-                let cache = cache.clone();
-                handles.push(tokio::spawn(async move {
-                    for i in 0..50 {
-                        let k = key("h", "c", &format!("/{t}/{i}"));
-                        cache.put(k, body("x"));
-                        tokio::task::yield_now().await;
-                        let _ = cache.get(&k);
-                    }
-                }));
-            }
-            for h in handles {
-                h.await.unwrap();
-            }
-        });
-        let s = cache.stats();
-        assert_eq!(s.hits + s.misses, 200);
-        assert_eq!(s.entries, 8);
-    }
-}
+mod tests;

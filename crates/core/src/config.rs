@@ -136,6 +136,9 @@ pub struct Config {
     pub cache_size: usize,
     /// How long a cached answer is served; zero disables the cache.
     pub cache_ttl: Duration,
+    /// Bound on the bytes the response cache holds (bodies and decoded
+    /// pages; 0 disables the cache).
+    pub cache_max_bytes: usize,
     /// Where completion callbacks go (listings made with a query id).
     pub webhook_url: Option<String>,
     /// Signs completion callbacks (`X-Signature-256`). Never shown.
@@ -170,6 +173,7 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("cache_size", &self.cache_size)
             .field("cache_ttl", &self.cache_ttl)
+            .field("cache_max_bytes", &self.cache_max_bytes)
             .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field(
                 "webhook_secret",
@@ -201,6 +205,7 @@ impl Config {
             retry: RetryPolicy::default(),
             cache_size: crate::cache::DEFAULT_CACHE_SIZE,
             cache_ttl: crate::cache::DEFAULT_CACHE_TTL,
+            cache_max_bytes: crate::cache::DEFAULT_CACHE_BYTES,
             webhook_url: None,
             webhook_secret: None,
             audit_path: None,

@@ -14,12 +14,11 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 
 use crate::arrow::{batch_to_py, table_to_py};
-use crate::awaitable::awaitable;
+use crate::awaitable::awaitable_then;
 use crate::bridge::block_on;
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{iterator_protocol, Feed, Progress};
 use crate::runtime::runtime;
-use crate::shutdown;
 use crate::stream::{next_batch, Lane};
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
@@ -75,9 +74,9 @@ pub fn members_table_async<'py>(
     client: Client,
     query: Query,
 ) -> PyResult<Bound<'py, PyAny>> {
-    awaitable(py, async move {
-        let (batches, schema) = collect_batches(client, query).await?;
-        Ok::<_, CdpError>(shutdown::attach(|py| table_to_py(py, batches, schema))??)
+    let all = async move { Ok::<_, CdpError>(collect_batches(client, query).await?) };
+    awaitable_then(py, all, |py, (batches, schema)| {
+        Ok(table_to_py(py, batches, schema)?)
     })
 }
 
@@ -118,22 +117,24 @@ impl BatchIterator {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
         let lane = self.lane.clone();
-        awaitable(py, async move {
+        let next = async move {
             if let Some(batch) = lane.ahead(&progress) {
-                return Ok::<_, CdpError>(shutdown::attach(|py| batch_to_py(py, batch))??);
+                return Ok::<_, CdpError>(Some(batch));
             }
             loop {
                 match lane.settle(&progress, feed.recv().await)? {
-                    None => return Err(PyStopAsyncIteration::new_err(()).into()),
+                    None => return Ok(None),
                     Some(page) if page.items == 0 => continue,
                     Some(page) => {
                         progress.page(page.items);
-                        return Ok::<_, CdpError>(shutdown::attach(|py| {
-                            batch_to_py(py, page.data)
-                        })??);
+                        return Ok(Some(page.data));
                     }
                 }
             }
+        };
+        awaitable_then(py, next, |py, batch| match batch {
+            None => Err(PyStopAsyncIteration::new_err(()).into()),
+            Some(batch) => Ok(batch_to_py(py, batch)?),
         })
     }
 }

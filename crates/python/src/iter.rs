@@ -12,20 +12,22 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use crate::awaitable::awaitable;
+use crate::awaitable::awaitable_then;
 use crate::bridge::{Bridge, SignalClock};
 use crate::dicts::TapeBuilder;
 use crate::errors::{CdpError, CdpResult};
 use crate::runtime::runtime;
-use crate::shutdown;
 use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::tape::{Tape, TapePages};
 use cxone_cdp_core::page::PageOf;
 use cxone_cdp_core::paginate::Prefetch;
 
+/// A page of the dict path: its tape (shared with the response cache).
+pub(crate) type TapePage = PageOf<Arc<Tape>>;
+
 /// A listing's pages, fetched ahead by the core's one bounded prefetch.
-pub(crate) type Feed<T = PageOf<Tape>> = Prefetch<T>;
+pub(crate) type Feed<T = TapePage> = Prefetch<T>;
 
 /// Starts the background walk of the dict path (pages as tapes), from
 /// `cursor` if given, `capacity` pages ahead (1 for the iterators: at most
@@ -43,7 +45,7 @@ pub(crate) fn tape_feed(
         let prepared = client.prepare(query).await?;
         Ok(client.pages_with(prepared, cursor, Arc::new(TapePages)))
     };
-    let items = |page: &PageOf<Tape>| page.items;
+    let items = |page: &TapePage| page.items;
     Arc::new(Prefetch::spawn(
         runtime().handle(),
         capacity,
@@ -219,7 +221,7 @@ impl MemberIterator {
     fn fill(
         py: Python<'_>,
         buffer: &Mutex<VecDeque<Py<PyAny>>>,
-        page: PageOf<Tape>,
+        page: TapePage,
     ) -> PyResult<Option<Py<PyAny>>> {
         let mut b = TapeBuilder::new(py, &page.data);
         let mut items = VecDeque::with_capacity(page.items);
@@ -269,23 +271,36 @@ impl MemberIterator {
             .into_any());
         }
         let feed = self.feed.clone();
-        let buffer = self.buffer.clone();
-        let progress = self.progress.clone();
-        awaitable(py, async move {
+        let (buffer, buffered) = (self.buffer.clone(), self.buffer.clone());
+        let (progress, counted) = (self.progress.clone(), self.progress.clone());
+        // The page is waited for on the runtime; its dicts are built on the
+        // loop thread (see `crate::awaitable`).
+        let next = async move {
             loop {
                 if let Some(x) = Self::pop(&buffer) {
-                    progress.item();
-                    return Ok::<_, CdpError>(x);
+                    return Ok::<_, CdpError>(Some(Ok(x)));
                 }
                 let Some(page) = progress.settle(feed.recv().await)? else {
-                    return Err(PyStopAsyncIteration::new_err(()).into());
+                    return Ok(None);
                 };
                 progress.pages_only();
-                let first = shutdown::attach(|py| Self::fill(py, &buffer, page))??;
-                if let Some(first) = first {
-                    progress.item();
-                    return Ok(first);
+                if page.items > 0 {
+                    return Ok(Some(Err(page)));
                 }
+            }
+        };
+        awaitable_then(py, next, move |py, next| {
+            let first = match next {
+                None => None,
+                Some(Ok(x)) => Some(x),
+                Some(Err(page)) => Self::fill(py, &buffered, page)?,
+            };
+            match first {
+                Some(x) => {
+                    counted.item();
+                    Ok(x)
+                }
+                None => Err(PyStopAsyncIteration::new_err(()).into()),
             }
         })
     }
@@ -309,7 +324,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn build(py: Python<'_>, page: PageOf<Tape>) -> PyResult<Py<Page>> {
+    fn build(py: Python<'_>, page: TapePage) -> PyResult<Py<Page>> {
         let items = TapeBuilder::new(py, &page.data).list()?.unbind();
         Py::new(
             py,
@@ -358,10 +373,7 @@ impl PageIterator {
         }
     }
 
-    fn step(
-        progress: &Progress,
-        next: Option<Result<PageOf<Tape>>>,
-    ) -> Result<Option<PageOf<Tape>>> {
+    fn step(progress: &Progress, next: Option<Result<TapePage>>) -> Result<Option<TapePage>> {
         let page = progress.settle(next)?;
         if let Some(page) = &page {
             progress.page(page.items);
@@ -387,11 +399,10 @@ impl PageIterator {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let feed = self.feed.clone();
         let progress = self.progress.clone();
-        awaitable(py, async move {
-            match Self::step(&progress, feed.recv().await)? {
-                None => Err(PyStopAsyncIteration::new_err(()).into()),
-                Some(page) => Ok::<_, CdpError>(shutdown::attach(|py| Page::build(py, page))??),
-            }
+        let next = async move { Ok::<_, CdpError>(Self::step(&progress, feed.recv().await)?) };
+        awaitable_then(py, next, |py, page| match page {
+            None => Err(PyStopAsyncIteration::new_err(()).into()),
+            Some(page) => Ok(Page::build(py, page)?.into_any()),
         })
     }
 }

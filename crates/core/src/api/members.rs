@@ -112,8 +112,7 @@ impl Client {
     ) -> Result<Decoded<D::Output>> {
         self.ensure_api().await?;
         let path = Self::page_path(p, cursor);
-        self.get_cached(&path, "members page", |body| decoder.decode(body))
-            .await
+        self.get_page(&path, decoder).await
     }
 
     /// Every page of a prepared query from `cursor` (or the start), decoded

@@ -19,13 +19,13 @@ use serde::Deserialize;
 use crate::audit::AuditSink;
 use crate::auth::Session;
 use crate::auth::TokenManager;
-use crate::cache::{self, CacheStats, ResponseCache};
+use crate::cache::{self, CacheStats, Cached, ResponseCache};
 use crate::completion::{CallbackTarget, Reporter};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::filter::{self, AttrType, Filter, Schema};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::page::Json;
+use crate::page::{Decoded, Json, PageDecoder};
 use crate::transport::{self, unreadable_body, Body};
 use crate::webhook::{DeliveryPolicy, WebhookRegistration};
 
@@ -119,7 +119,8 @@ impl Client {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                cache: ResponseCache::new(config.cache_size, config.cache_ttl),
+                cache: ResponseCache::new(config.cache_size, config.cache_ttl)
+                    .with_max_bytes(config.cache_max_bytes),
                 config,
                 http,
                 attributes: tokio::sync::Mutex::new(None),
@@ -196,6 +197,62 @@ impl Client {
             .await?;
         cache.put(key, body);
         Ok(value)
+    }
+
+    /// A members page through the response cache, kept there decoded when
+    /// the decoder says how ([`PageDecoder::cache_form`]): a hit on a
+    /// decoded page is a pointer clone; a hit on a body decoded in another
+    /// form is decoded once and the form added. Otherwise as `get_cached`.
+    pub(crate) async fn get_page<D: PageDecoder>(
+        &self,
+        path_and_query: &str,
+        decoder: &D,
+    ) -> Result<Decoded<D::Output>> {
+        let cache = &self.inner.cache;
+        let Some(form) = decoder.cache_form().filter(|_| cache.is_enabled()) else {
+            return self
+                .get_cached(path_and_query, "members page", |body| decoder.decode(body))
+                .await;
+        };
+        let key = cache::key(
+            self.api_root(),
+            &self.inner.config.client_id,
+            path_and_query,
+        );
+        let metrics = &self.inner.http.metrics;
+        let shared = |page: &Decoded<D::Output>| -> (cache::Shared, usize) {
+            (Arc::new(page.clone()), decoder.size_of(&page.data))
+        };
+        match cache.lookup(&key, form) {
+            Some(Cached::Decoded(hit)) => {
+                if let Some(page) = hit.downcast_ref::<Decoded<D::Output>>() {
+                    metrics.add_cache_hit();
+                    return Ok(page.clone());
+                }
+            }
+            Some(Cached::Body(body)) => match decoder.decode(&body) {
+                Ok(page) => {
+                    metrics.add_cache_hit();
+                    let (value, size) = shared(&page);
+                    cache.add_form(&key, form, value, size);
+                    return Ok(page);
+                }
+                Err(_) => {
+                    log::warn!(target: "cxone_cdp", "dropping an unreadable cached members page")
+                }
+            },
+            None => {}
+        }
+        metrics.add_cache_miss();
+        let url = self.url(path_and_query);
+        let (page, body) = self
+            .inner
+            .http
+            .send_keep_body(Method::GET, &url, None, |body| decoder.decode(body))
+            .await?;
+        let (value, size) = shared(&page);
+        cache.put_form(key, body, form, value, size);
+        Ok(page)
     }
 
     fn url(&self, path: &str) -> String {

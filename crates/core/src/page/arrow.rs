@@ -49,6 +49,9 @@ pub struct ArrowLayout {
     attrs: Vec<(String, AttrType)>,
     index: HashMap<String, usize>,
     schema: SchemaRef,
+    /// The response cache's form id of this layout's batches (a digest of
+    /// the columns: two layouts with the same columns share cached batches).
+    form: u64,
 }
 
 /// One decoded members page.
@@ -84,10 +87,21 @@ impl ArrowLayout {
         for (name, ty) in &kept {
             fields.push(Field::new(name, arrow_type(*ty), true));
         }
+        let form = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            "arrow".hash(&mut h);
+            for (name, ty) in &kept {
+                name.hash(&mut h);
+                format!("{ty:?}").hash(&mut h);
+            }
+            h.finish() | 2 // never the tape's form (1)
+        };
         ArrowLayout {
             attrs: kept,
             index,
             schema: Arc::new(ArrowSchema::new(fields)),
+            form,
         }
     }
 
@@ -470,6 +484,14 @@ impl crate::page::PageDecoder for ArrowLayout {
             next_page_token: page.next_page_token,
             items: page.items,
         })
+    }
+
+    fn cache_form(&self) -> Option<u64> {
+        Some(self.form)
+    }
+
+    fn size_of(&self, batch: &RecordBatch) -> usize {
+        batch.get_array_memory_size()
     }
 }
 

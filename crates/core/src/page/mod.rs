@@ -226,8 +226,22 @@ pub struct Decoded<T> {
 /// fault, so a truncated body is fetched again, never taken as an empty page.
 /// The dict path uses [`JsonPages`], the Arrow path `arrow::ArrowLayout`.
 pub trait PageDecoder: Send + Sync + 'static {
-    type Output: Send + 'static;
+    type Output: Clone + Send + Sync + 'static;
     fn decode(&self, body: &[u8]) -> Result<Decoded<Self::Output>>;
+
+    /// Under which id the response cache keeps this decoder's pages decoded
+    /// (the same id must mean the same output for the same body), so a hit
+    /// hands out the decoded page instead of decoding the body again; `None`
+    /// (the default) keeps only the body. Worth it where cloning the output
+    /// is cheap (shared buffers: a tape behind an `Arc`, a record batch).
+    fn cache_form(&self) -> Option<u64> {
+        None
+    }
+
+    /// Bytes one decoded page holds (for the cache's byte bound).
+    fn size_of(&self, _page: &Self::Output) -> usize {
+        0
+    }
 }
 
 /// The dict path's decoder: each member as a [`Json`] tree.

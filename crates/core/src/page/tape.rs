@@ -17,6 +17,8 @@
 //! The body is read by [`crate::page::envelope`] (the rules every decoder
 //! shares); each item of the tape is a member object.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::page::envelope::{read_page, Fields, Kind, Members, Number, Value, R};
 use crate::page::{Decoded, Json, PageDecoder};
@@ -66,6 +68,13 @@ impl Tape {
         &self.text[start as usize..(start + len) as usize]
     }
 
+    /// Bytes the tape's buffers hold.
+    pub fn heap_size(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.text.capacity()
+            + self.keys.iter().map(|k| k.len() + 16).sum::<usize>()
+    }
+
     /// The items as [`Json`] trees (for comparisons and tests).
     pub fn to_json(&self) -> Vec<Json> {
         let mut at = 0;
@@ -111,15 +120,28 @@ pub struct TapePage {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TapePages;
 
+/// The response cache's form id of tapes.
+const TAPE_FORM: u64 = 1;
+
+/// Tapes are shared (`Arc`), so the response cache keeps them decoded and a
+/// hit clones a pointer.
 impl PageDecoder for TapePages {
-    type Output = Tape;
-    fn decode(&self, body: &[u8]) -> Result<Decoded<Tape>> {
+    type Output = Arc<Tape>;
+    fn decode(&self, body: &[u8]) -> Result<Decoded<Arc<Tape>>> {
         let page = decode_page(body)?;
         Ok(Decoded {
             items: page.tape.items,
-            data: page.tape,
+            data: Arc::new(page.tape),
             next_page_token: page.next_page_token,
         })
+    }
+
+    fn cache_form(&self) -> Option<u64> {
+        Some(TAPE_FORM)
+    }
+
+    fn size_of(&self, page: &Arc<Tape>) -> usize {
+        page.heap_size()
     }
 }
 

@@ -3,20 +3,19 @@
 //! forms. Pages come from the core's one bounded prefetch (fetched and
 //! decoded ahead while this side turns the previous page into objects).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::Querier;
 use crate::args::{query, str_arg, AudienceId, Filters, Limit};
-use crate::awaitable::awaitable;
+use crate::awaitable::{awaitable_steps, Finish, StepFuture};
 use crate::batches::{members_table, members_table_async, BatchIterator};
 use crate::bridge::Bridge;
-use crate::dicts::{GcPause, TapeBuilder};
+use crate::dicts::{GcPause, HiddenItems, TapeBuilder};
 use crate::errors::{CdpError, CdpResult};
 use crate::iter::{tape_feed, Feed, MemberIterator, PageIterator};
-use crate::shutdown;
 use cxone_cdp_core::error::Error;
 
 /// Pages `members()` lets the background walk run ahead of the conversion:
@@ -183,19 +182,41 @@ fn members(py: Python<'_>, feed: Arc<Feed>) -> CdpResult<Py<PyList>> {
     }
 }
 
-/// The listing as an awaitable.
+/// The listing as an awaitable of one step per page: the step waits for the
+/// page on the runtime, then its dicts are built on the loop thread (never
+/// on a runtime worker, see `crate::awaitable`) while the next pages are
+/// fetched and decoded.
 fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> {
     let list: Py<PyList> = PyList::empty(py).unbind();
-    awaitable(py, async move {
-        loop {
-            match feed.recv().await {
-                None => return Ok(list),
-                Some(Err(e)) => return Err(CdpError::from(e)),
-                Some(Ok(page)) => shutdown::attach(|py| {
-                    let _pause = GcPause::new(py);
-                    TapeBuilder::new(py, &page.data).extend(list.bind(py))
-                })??,
-            }
-        }
+    let hidden = Arc::new(Mutex::new(Some(HiddenItems::default())));
+    awaitable_steps(py, move |py| {
+        let feed = feed.clone();
+        let list = list.clone_ref(py);
+        let hidden = hidden.clone();
+        let step: StepFuture = Box::pin(async move {
+            let next = feed.recv().await;
+            Box::new(move |py: Python<'_>| {
+                let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
+                let list = list.bind(py);
+                match next {
+                    None => {
+                        if let Some(h) = hidden.take() {
+                            h.reveal(list);
+                        }
+                        Ok(Some(list.clone().into_any().unbind()))
+                    }
+                    Some(Err(e)) => Err(CdpError::from(e).into()),
+                    Some(Ok(page)) => {
+                        let _pause = GcPause::new(py);
+                        TapeBuilder::new(py, &page.data).extend(list)?;
+                        if let Some(h) = hidden.as_mut() {
+                            h.hide(list);
+                        }
+                        Ok(None)
+                    }
+                }
+            }) as Finish
+        });
+        step
     })
 }

@@ -62,8 +62,8 @@ impl Querier {
     #[new]
     #[pyo3(signature = (base_url, client_id, client_secret, *, token_url=None, scopes=None,
         timeout=60.0, connect_timeout=10.0, max_retries=3, backoff_base=0.5, backoff_max=8.0,
-        retry_after_cap=60.0, cache_size=50, cache_ttl=120.0, webhook_url=None,
-        webhook_secret=None, audit_path=None, auth=None, access_key_id=None,
+        retry_after_cap=60.0, cache_size=50, cache_ttl=120.0, cache_max_bytes=8388608,
+        webhook_url=None, webhook_secret=None, audit_path=None, auth=None, access_key_id=None,
         access_key_secret=None, issuer=None, ca_bundle=None, proxy=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -80,6 +80,7 @@ impl Querier {
         #[pyo3(from_py_with = args::number)] retry_after_cap: f64,
         #[pyo3(from_py_with = args::count_usize)] cache_size: usize,
         #[pyo3(from_py_with = args::non_negative_seconds)] cache_ttl: f64,
+        #[pyo3(from_py_with = args::count_usize)] cache_max_bytes: usize,
         #[pyo3(from_py_with = args::opt_str)] webhook_url: Option<String>,
         #[pyo3(from_py_with = args::opt_str)] webhook_secret: Option<String>,
         #[pyo3(from_py_with = args::opt_path)] audit_path: Option<PathBuf>,
@@ -109,6 +110,7 @@ impl Querier {
         };
         config.cache_size = cache_size;
         config.cache_ttl = cxone_cdp_core::cache::ttl_from_secs(cache_ttl)?;
+        config.cache_max_bytes = cache_max_bytes;
         config.webhook_url = webhook_url.filter(|u| !u.is_empty());
         config.webhook_secret = webhook_secret.filter(|s| !s.is_empty());
         config.audit_path = audit_path.filter(|p| !p.as_os_str().is_empty());
