@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seed" / "seed_querier_restored.py"
 
 
-def querier(sim: Simulator) -> Querier:
-    return Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url)
+def querier(sim: Simulator, **options: Any) -> Querier:
+    return Querier(
+        sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url, **options
+    )
 
 
 def simulator_schema() -> list[tuple[str, str]]:

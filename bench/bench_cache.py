@@ -26,7 +26,7 @@ import statistics
 import time
 import urllib.request
 
-from cxone_cdp import Querier
+from _common import querier
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 PAGE = 100
@@ -49,13 +49,7 @@ def main() -> None:
     pages = args.pages
 
     with Simulator(members=PAGE * pages, port=0) as sim:
-        q = Querier(
-            sim.base_url,
-            sim.client_id,
-            sim.client_secret,
-            token_url=sim.token_url,
-            cache_size=pages + 10,
-        )
+        q = querier(sim, cache_size=pages + 10)
         members = q.members(AUDIENCE_ID, limit=PAGE)  # fills the cache
         assert len(members) == PAGE * pages
         sim.reset()

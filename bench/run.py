@@ -203,16 +203,7 @@ def with_latency(members: int, limit: int, n: int, latency: float) -> dict[str, 
 
 
 def cache_cases(sim: Simulator, limit: int, pages: int, runs: int) -> dict[str, tuple[float, int]]:
-    from cxone_cdp import Querier
-
-    q = Querier(
-        sim.base_url,
-        sim.client_id,
-        sim.client_secret,
-        token_url=sim.token_url,
-        cache_size=pages + 10,
-        cache_max_bytes=1 << 30,
-    )
+    q = querier(sim, cache_size=pages + 10, cache_max_bytes=1 << 30)
     q.members_arrow(AUDIENCE_ID, limit=limit)  # fills the cache (both forms
     q.members(AUDIENCE_ID, limit=limit)  # of every page)
     before = sim.stats()["api_requests"]

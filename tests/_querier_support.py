@@ -7,6 +7,16 @@ from cxone_cdp import Querier
 CITY_VALUES = ["São Paulo", "Rock & Roll", "a+b=c", "100%", "x#y"]
 
 
+def bare_querier(sim, **kw) -> Querier:
+    """A Querier on `sim` with the default retry settings."""
+    return Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url, **kw)
+
+
+def page_requests(sim) -> int:
+    """Members page requests the simulator has answered."""
+    return sim.stats()["by_endpoint"].get("members", 0)
+
+
 def querier(sim, **kw) -> Querier:
     kw.setdefault("backoff_base", 0.01)
     kw.setdefault("backoff_max", 0.05)

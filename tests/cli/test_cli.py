@@ -15,39 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_support import cli_env, run_cli
 from cxone_cdp import Querier
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 MEMBERS = 3_000
 FILTER = "lifetime_value>100"
-
-
-def cli_env(sim: Simulator, **extra: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        CXONE_CDP_BASE_URL=sim.base_url,
-        CXONE_CDP_TOKEN_URL=sim.token_url,
-        CXONE_CDP_CLIENT_ID=sim.client_id,
-        CXONE_CDP_CLIENT_SECRET=sim.client_secret,
-    )
-    for k, v in extra.items():
-        if v is None:
-            env.pop(k, None)
-        else:
-            env[k] = v
-    return env
-
-
-def run_cli(
-    sim: Simulator, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cxone_cdp", *args],
-        env=env or cli_env(sim),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def popen_cli(sim: Simulator, *args: str) -> subprocess.Popen[str]:

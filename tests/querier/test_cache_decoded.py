@@ -9,7 +9,8 @@ import asyncio
 
 import pyarrow as pa
 import pytest
-from cxone_cdp import Querier
+from _querier_support import bare_querier as make
+from _querier_support import page_requests
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 MEMBERS = 2500  # three pages of 1000
@@ -20,14 +21,6 @@ LIMIT = 1000
 def sim():
     with Simulator(members=MEMBERS, port=0) as s:
         yield s
-
-
-def make(sim, **kw) -> Querier:
-    return Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url, **kw)
-
-
-def page_requests(sim) -> int:
-    return sim.stats()["by_endpoint"].get("members", 0)
 
 
 def test_cache_stats_report_the_byte_bound_and_the_decoded_share(sim):

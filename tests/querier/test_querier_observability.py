@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from _querier_support import bare_querier as make
+from _querier_support import page_requests
 from cxone_cdp import Querier
 from cxone_cdp.errors import NotFoundError, ValidationError
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
@@ -35,14 +37,6 @@ HOOK_SECRET = "hook-signing-key-42"
 def sim():
     with Simulator(members=MEMBERS, port=0) as s:
         yield s
-
-
-def make(sim, **kw) -> Querier:
-    return Querier(sim.base_url, sim.client_id, sim.client_secret, token_url=sim.token_url, **kw)
-
-
-def page_requests(sim) -> int:
-    return sim.stats()["by_endpoint"].get("members", 0)
 
 
 def arun(make_awaitable):

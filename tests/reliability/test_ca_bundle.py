@@ -8,13 +8,13 @@ request; there is no switch that turns certificate checks off."""
 from __future__ import annotations
 
 import inspect
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _cli_support import cli_env, run_cli
+from _querier_support import querier
 from cxone_cdp import Querier, errors
 from cxone_cdp._spark_options import _Settings
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
@@ -38,11 +38,8 @@ def _settled(sim: Simulator, failures: int) -> dict:
 
 
 def test_a_listing_trusts_the_ca_bundle(sim):
-    q = Querier(
-        sim.base_url,
-        sim.client_id,
-        sim.client_secret,
-        token_url=sim.token_url,
+    q = querier(
+        sim,
         ca_bundle=sim.ca_path,
         **FAST,
     )
@@ -160,22 +157,7 @@ def test_from_env_and_spark_read_cxone_cdp_ca_bundle(sim, monkeypatch):
 
 
 def _cli(sim: Simulator, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CXONE_CDP_")}
-    full = {
-        **inherited,
-        "CXONE_CDP_BASE_URL": sim.base_url,
-        "CXONE_CDP_TOKEN_URL": sim.token_url,
-        "CXONE_CDP_CLIENT_ID": sim.client_id,
-        "CXONE_CDP_CLIENT_SECRET": sim.client_secret,
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "cxone_cdp", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=120,
-    )
+    return run_cli(sim, *args, env=cli_env(sim, **env))
 
 
 def test_cli_ca_bundle_flag_and_variable(sim, tmp_path):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _cli_support import cli_env, run_cli
 from _proxy import Tinyproxy, closed_port
+from _querier_support import querier
 from cxone_cdp import Querier, errors
 from cxone_cdp._spark_options import _Settings
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
@@ -78,11 +78,8 @@ def test_every_call_goes_through_an_explicit_proxy(sim, proxy, tmp_path):
 
 def test_https_is_tunnelled_and_trusts_the_ca_bundle(proxy):
     with Simulator(members=120, tls=True) as sim:
-        q = Querier(
-            sim.base_url,
-            sim.client_id,
-            sim.client_secret,
-            token_url=sim.token_url,
+        q = querier(
+            sim,
             ca_bundle=sim.ca_path,
             proxy=proxy.url,
             **FAST,
@@ -104,11 +101,8 @@ def test_proxy_credentials_are_sent_and_never_shown(sim, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     audit = tmp_path / "audit.jsonl"
     with Tinyproxy(tmp_path, user=PROXY_USER, password=PROXY_PASSWORD) as p:
-        q = Querier(
-            sim.base_url,
-            sim.client_id,
-            sim.client_secret,
-            token_url=sim.token_url,
+        q = querier(
+            sim,
             proxy=p.url,
             audit_path=audit,
             **FAST,
@@ -176,11 +170,8 @@ def test_environment_proxies_apply_only_without_the_option(sim, proxy, monkeypat
         return len(proxy.paths()) > before
 
     def make(**kw: str) -> Querier:
-        return Querier(
-            sim.base_url,
-            sim.client_id,
-            sim.client_secret,
-            token_url=sim.token_url,
+        return querier(
+            sim,
             cache_size=0,
             **FAST,
             **kw,
@@ -221,21 +212,7 @@ def test_from_env_reads_cxone_cdp_proxy(sim, proxy, monkeypatch):
 
 
 def _cli(sim: Simulator, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {
-        **os.environ,
-        "CXONE_CDP_BASE_URL": sim.base_url,
-        "CXONE_CDP_TOKEN_URL": sim.token_url,
-        "CXONE_CDP_CLIENT_ID": sim.client_id,
-        "CXONE_CDP_CLIENT_SECRET": sim.client_secret,
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "cxone_cdp", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=120,
-    )
+    return run_cli(sim, *args, env=cli_env(sim, **env))
 
 
 def test_cli_proxy_flag_and_variable(sim, proxy, tmp_path):
