@@ -113,3 +113,25 @@ def test_an_async_listing_hands_over_dicts_the_collector_tracks(sim):
     # (it was hidden from the collector only while the listing ran).
     assert all(gc.is_tracked(m) for m in got)
     assert got == make(sim, cache_size=0).members(AUDIENCE_ID, limit=LIMIT)
+
+
+def test_streaming_iterators_read_the_cache_but_never_fill_it(sim):
+    want = make(sim, cache_size=0).members(AUDIENCE_ID, limit=LIMIT)
+    q = make(sim)
+    assert list(q.iter_members(AUDIENCE_ID, limit=LIMIT)) == want
+    assert [m for p in q.iter_pages(AUDIENCE_ID, limit=LIMIT) for m in p.items] == want
+    batches = [pa.record_batch(b) for b in q.iter_batches(AUDIENCE_ID, limit=LIMIT)]
+    assert sum(b.num_rows for b in batches) == MEMBERS
+    assert pa.RecordBatchReader.from_stream(q.iter_batches(AUDIENCE_ID, limit=LIMIT)).read_all()
+    assert q.cache_stats()["entries"] == 0
+    # A listing fills it; the iterators then read it without adding to it.
+    assert q.members(AUDIENCE_ID, limit=LIMIT) == want
+    filled = q.cache_stats()
+    before = page_requests(sim)
+    assert list(q.iter_members(AUDIENCE_ID, limit=LIMIT)) == want
+    batches = [pa.record_batch(b) for b in q.iter_batches(AUDIENCE_ID, limit=LIMIT)]
+    assert sum(b.num_rows for b in batches) == MEMBERS
+    assert page_requests(sim) == before, "the iterators were served from the cache"
+    after = q.cache_stats()
+    assert after["entries"] == filled["entries"]
+    assert after["decoded_bytes"] == filled["decoded_bytes"]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _cli_support import cli_env, run_cli
+from _cli_support import cli_env, run_cli, sim_env
 from _querier_support import querier
 from cxone_cdp import Querier, errors
 from cxone_cdp._spark_options import _Settings
@@ -139,10 +139,8 @@ def _has_signature() -> bool:
 
 
 def test_from_env_and_spark_read_cxone_cdp_ca_bundle(sim, monkeypatch):
-    monkeypatch.setenv("CXONE_CDP_BASE_URL", sim.base_url)
-    monkeypatch.setenv("CXONE_CDP_TOKEN_URL", sim.token_url)
-    monkeypatch.setenv("CXONE_CDP_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("CXONE_CDP_CLIENT_SECRET", sim.client_secret)
+    for name, value in sim_env(sim).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CXONE_CDP_CA_BUNDLE", sim.ca_path)
     q = Querier.from_env()
     assert q.ca_bundle == sim.ca_path and q.count(AUDIENCE_ID) == 350

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _cli_support import cli_env, run_cli
+from _cli_support import cli_env, run_cli, sim_env
 from _proxy import Tinyproxy, closed_port
 from _querier_support import querier
 from cxone_cdp import Querier, errors
@@ -194,10 +194,8 @@ def test_environment_proxies_apply_only_without_the_option(sim, proxy, monkeypat
 
 
 def test_from_env_reads_cxone_cdp_proxy(sim, proxy, monkeypatch):
-    monkeypatch.setenv("CXONE_CDP_BASE_URL", sim.base_url)
-    monkeypatch.setenv("CXONE_CDP_TOKEN_URL", sim.token_url)
-    monkeypatch.setenv("CXONE_CDP_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("CXONE_CDP_CLIENT_SECRET", sim.client_secret)
+    for name, value in sim_env(sim).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CXONE_CDP_PROXY", proxy.url)
     q = Querier.from_env()
     assert q.proxy == proxy.bare_url

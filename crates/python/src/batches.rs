@@ -35,7 +35,8 @@ pub async fn layout_for(client: &Client) -> Result<ArrowLayout> {
 /// Starts the background walk of the Arrow path.
 fn start_feed(client: Client, query: Query, capacity: usize) -> Arc<BatchFeed> {
     let open = async move {
-        let prepared = client.prepare(query).await?;
+        // A stream: read the response cache, never fill it.
+        let prepared = client.prepare(query).await?.streaming();
         let layout = layout_for(&client).await?;
         Ok(client.pages_with(prepared, None, Arc::new(layout)))
     };

@@ -33,16 +33,24 @@ pub(crate) type Feed<T = TapePage> = Prefetch<T>;
 /// `cursor` if given, `capacity` pages ahead (1 for the iterators: at most
 /// two pages held), reported as one listing (metrics, audit record,
 /// completion callback when `query_id` is set) once it ends or fails.
+/// `fill_cache` false (the iterators) reads the response cache without
+/// storing what it fetches.
 pub(crate) fn tape_feed(
     client: Client,
     query: Query,
     cursor: Option<String>,
     capacity: usize,
     query_id: Option<String>,
+    fill_cache: bool,
 ) -> Arc<Feed> {
     let listing = client.start_listing(&query, query_id);
     let open = async move {
         let prepared = client.prepare(query).await?;
+        let prepared = if fill_cache {
+            prepared
+        } else {
+            prepared.streaming()
+        };
         Ok(client.pages_with(prepared, cursor, Arc::new(TapePages)))
     };
     let items = |page: &TapePage| page.items;
@@ -207,7 +215,7 @@ impl MemberIterator {
     pub fn start(client: Client, query: Query, query_id: Option<String>) -> MemberIterator {
         let progress = Progress::new(&query.audience_id);
         MemberIterator {
-            feed: tape_feed(client, query, None, 1, query_id),
+            feed: tape_feed(client, query, None, 1, query_id, false),
             buffer: Arc::new(Mutex::new(VecDeque::new())),
             progress,
         }
@@ -368,7 +376,7 @@ impl PageIterator {
     pub fn start(client: Client, query: Query, cursor: Option<String>) -> PageIterator {
         let progress = Progress::new(&query.audience_id);
         PageIterator {
-            feed: tape_feed(client, query, cursor, 1, None),
+            feed: tape_feed(client, query, cursor, 1, None, false),
             progress,
         }
     }

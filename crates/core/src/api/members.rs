@@ -112,7 +112,7 @@ impl Client {
     ) -> Result<Decoded<D::Output>> {
         self.ensure_api().await?;
         let path = Self::page_path(p, cursor);
-        self.get_page(&path, decoder).await
+        self.get_page(&path, decoder, p.fill_cache).await
     }
 
     /// Every page of a prepared query from `cursor` (or the start), decoded

@@ -168,6 +168,7 @@ impl Client {
         &self,
         path_and_query: &str,
         what: &str,
+        fill: bool,
         parse: impl Fn(&[u8]) -> Result<T>,
     ) -> Result<T> {
         let url = self.url(path_and_query);
@@ -195,7 +196,9 @@ impl Client {
             .http
             .send_keep_body(Method::GET, &url, None, parse)
             .await?;
-        cache.put(key, body);
+        if fill {
+            cache.put(key, body);
+        }
         Ok(value)
     }
 
@@ -203,15 +206,19 @@ impl Client {
     /// the decoder says how ([`PageDecoder::cache_form`]): a hit on a
     /// decoded page is a pointer clone; a hit on a body decoded in another
     /// form is decoded once and the form added. Otherwise as `get_cached`.
+    /// With `fill` false the cache is read but nothing is stored in it.
     pub(crate) async fn get_page<D: PageDecoder>(
         &self,
         path_and_query: &str,
         decoder: &D,
+        fill: bool,
     ) -> Result<Decoded<D::Output>> {
         let cache = &self.inner.cache;
         let Some(form) = decoder.cache_form().filter(|_| cache.is_enabled()) else {
             return self
-                .get_cached(path_and_query, "members page", |body| decoder.decode(body))
+                .get_cached(path_and_query, "members page", fill, |body| {
+                    decoder.decode(body)
+                })
                 .await;
         };
         let key = cache::key(
@@ -233,8 +240,10 @@ impl Client {
             Some(Cached::Body(body)) => match decoder.decode(&body) {
                 Ok(page) => {
                     metrics.add_cache_hit();
-                    let (value, size) = shared(&page);
-                    cache.add_form(&key, form, value, size);
+                    if fill {
+                        let (value, size) = shared(&page);
+                        cache.add_form(&key, form, value, size);
+                    }
                     return Ok(page);
                 }
                 Err(_) => {
@@ -250,8 +259,10 @@ impl Client {
             .http
             .send_keep_body(Method::GET, &url, None, |body| decoder.decode(body))
             .await?;
-        let (value, size) = shared(&page);
-        cache.put_form(key, body, form, value, size);
+        if fill {
+            let (value, size) = shared(&page);
+            cache.put_form(key, body, form, value, size);
+        }
         Ok(page)
     }
 
@@ -313,6 +324,7 @@ impl Client {
         Ok(Prepared {
             query,
             filter_params,
+            fill_cache: true,
         })
     }
 
@@ -337,7 +349,7 @@ impl Client {
             pq.push('?');
             pq.push_str(&p.filter_params);
         }
-        self.get_cached(&pq, "count", |body| {
+        self.get_cached(&pq, "count", true, |body| {
             serde_json::from_slice::<CountWire>(body)
                 .map(|c| c.count)
                 .map_err(|e| unreadable_body("count", body, e))

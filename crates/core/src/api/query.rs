@@ -41,6 +41,18 @@ pub struct Prepared {
     pub query: Query,
     /// `filter=...&filter=...` (possibly empty).
     pub filter_params: String,
+    /// Whether the pages fetched for it are stored in the response cache
+    /// (they are always looked up there). Streaming listings do not store
+    /// theirs: a million members would only push every other answer out.
+    pub fill_cache: bool,
+}
+
+impl Prepared {
+    /// The same query, reading the response cache without filling it.
+    pub fn streaming(mut self) -> Self {
+        self.fill_cache = false;
+        self
+    }
 }
 
 /// An audience id must be one path segment: non-empty, at most 256 bytes, no

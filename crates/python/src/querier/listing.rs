@@ -36,7 +36,14 @@ impl Querier {
         query_id: Option<String>,
     ) -> CdpResult<Py<PyList>> {
         let q = query(audience_id, filters, limit)?;
-        let feed = tape_feed(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
+        let feed = tape_feed(
+            self.live_client()?,
+            q,
+            None,
+            MEMBERS_PREFETCH,
+            query_id,
+            true,
+        );
         members(py, feed)
     }
 
@@ -51,7 +58,14 @@ impl Querier {
         query_id: Option<String>,
     ) -> CdpResult<Bound<'py, PyAny>> {
         let q = query(audience_id, filters, limit)?;
-        let feed = tape_feed(self.live_client()?, q, None, MEMBERS_PREFETCH, query_id);
+        let feed = tape_feed(
+            self.live_client()?,
+            q,
+            None,
+            MEMBERS_PREFETCH,
+            query_id,
+            true,
+        );
         Ok(members_async(py, feed)?)
     }
 
