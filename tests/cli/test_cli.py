@@ -258,6 +258,16 @@ def test_failure_without_checkpoint_leaves_no_file(sim: Simulator, tmp_path: Pat
 # ----------------------------------------------------------------------- diff
 
 
+def diff_summary(sim: Simulator, old: Path, new: Path, details: Path) -> list[int]:
+    """`diff OLD NEW -o DETAILS`: the joined, left, changed, unchanged counts it prints."""
+    r = run_cli(sim, "diff", str(old), str(new), "-o", str(details))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    labels = [line.split(":")[0] for line in lines]
+    assert labels == ["joined", "left", "changed", "unchanged"], r.stdout
+    return [int(line.split(":")[1]) for line in lines]
+
+
 def test_diff_reports_exactly_the_edits(sim: Simulator, tmp_path: Path) -> None:
     old = tmp_path / "old.jsonl"
     r = run_cli(sim, "export", AUDIENCE_ID, "--filter", "is_vip=true", "-o", str(old))
@@ -272,14 +282,7 @@ def test_diff_reports_exactly_the_edits(sim: Simulator, tmp_path: Path) -> None:
     new = tmp_path / "new.jsonl"
     new.write_text("".join(json.dumps(m) + "\n" for m in new_members), encoding="utf-8")
     details = tmp_path / "d.jsonl"
-    r = run_cli(sim, "diff", str(old), str(new), "-o", str(details))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == [
-        "joined: 1",
-        "left: 1",
-        "changed: 1",
-        f"unchanged: {len(members) - 2}",
-    ]
+    assert diff_summary(sim, old, new, details) == [1, 1, 1, len(members) - 2]
     got = read_jsonl(details)
     assert got == [
         {
@@ -326,14 +329,7 @@ def test_diff_shows_what_the_membership_clock_moved(tmp_path: Path) -> None:
         r = run_cli(sim, "export", AUDIENCE_ID, "-o", str(new))
         assert r.returncode == 0, r.stderr
         details = tmp_path / "d.jsonl"
-        r = run_cli(sim, "diff", str(old), str(new), "-o", str(details))
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.splitlines() == [
-            "joined: 12",
-            "left: 30",
-            "changed: 45",
-            f"unchanged: {800 - 30 - 45}",
-        ]
+        assert diff_summary(sim, old, new, details) == [12, 30, 45, 800 - 30 - 45]
         kinds: dict[str, set[str]] = {}
         for d in read_jsonl(details):
             kinds.setdefault(d["kind"], set()).add(d["memberId"])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_support import sim_env
 from cxone_cdp import cli
 from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
@@ -35,12 +36,7 @@ def sim() -> Any:
 
 
 def _env(sim: Simulator) -> dict[str, str]:
-    return {
-        "CXONE_CDP_BASE_URL": sim.base_url,
-        "CXONE_CDP_TOKEN_URL": sim.token_url,
-        "CXONE_CDP_CLIENT_ID": sim.client_id,
-        "CXONE_CDP_CLIENT_SECRET": sim.client_secret,
-    }
+    return sim_env(sim)
 
 
 ALL_ENV = [

@@ -23,6 +23,22 @@ use cxone_cdp_core::error::Error;
 /// decoded (a slot is taken before each fetch, so never more).
 const MEMBERS_PREFETCH: usize = 2;
 
+impl Querier {
+    /// The prefetching walk behind `members()` and `members_async()` (it
+    /// fills the response cache, unlike the streaming iterators).
+    fn members_feed(
+        &self,
+        audience_id: AudienceId,
+        filters: Option<Filters>,
+        limit: Option<Limit>,
+        query_id: Option<String>,
+    ) -> CdpResult<Arc<Feed>> {
+        let q = query(audience_id, filters, limit)?;
+        let client = self.live_client()?;
+        Ok(tape_feed(client, q, None, MEMBERS_PREFETCH, query_id, true))
+    }
+}
+
 #[pymethods]
 impl Querier {
     /// Every member matching the filters, as a list of dicts.
@@ -35,15 +51,7 @@ impl Querier {
         limit: Option<Limit>,
         query_id: Option<String>,
     ) -> CdpResult<Py<PyList>> {
-        let q = query(audience_id, filters, limit)?;
-        let feed = tape_feed(
-            self.live_client()?,
-            q,
-            None,
-            MEMBERS_PREFETCH,
-            query_id,
-            true,
-        );
+        let feed = self.members_feed(audience_id, filters, limit, query_id)?;
         members(py, feed)
     }
 
@@ -57,15 +65,7 @@ impl Querier {
         limit: Option<Limit>,
         query_id: Option<String>,
     ) -> CdpResult<Bound<'py, PyAny>> {
-        let q = query(audience_id, filters, limit)?;
-        let feed = tape_feed(
-            self.live_client()?,
-            q,
-            None,
-            MEMBERS_PREFETCH,
-            query_id,
-            true,
-        );
+        let feed = self.members_feed(audience_id, filters, limit, query_id)?;
         Ok(members_async(py, feed)?)
     }
 
