@@ -18,7 +18,7 @@
 //! CPython starts stopping threads. After it, a runtime thread gets
 //! [`closing_error`] instead of the GIL.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -27,21 +27,9 @@ use cxone_cdp_core::error::{Error, ErrorKind};
 
 static CLOSING: AtomicBool = AtomicBool::new(false);
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
-/// The process the counters belong to: a forked child inherits the parent's
-/// counts but none of its threads, so it starts again from zero.
-static OWNER: AtomicU32 = AtomicU32::new(0);
 
 /// How long the exit hook waits for threads inside Python to leave.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
-
-fn this_process() {
-    let pid = std::process::id();
-    if OWNER.load(Ordering::Acquire) != pid {
-        OWNER.store(pid, Ordering::Release);
-        INSIDE.store(0, Ordering::Release);
-        CLOSING.store(false, Ordering::Release);
-    }
-}
 
 /// A permit to enter Python from a runtime thread; leaving drops it.
 pub struct Permit(());
@@ -54,7 +42,6 @@ impl Drop for Permit {
 
 /// A permit, or `None` once the interpreter is exiting.
 pub fn permit() -> Option<Permit> {
-    this_process();
     if CLOSING.load(Ordering::Acquire) {
         return None;
     }
@@ -91,7 +78,6 @@ pub fn guard_blocking<F: FnOnce() + Send + 'static>(f: F) -> impl FnOnce() + Sen
 /// Closes the gate and waits, without the GIL, for the threads inside.
 #[pyfunction]
 fn _close_gate(py: Python<'_>) {
-    this_process();
     CLOSING.store(true, Ordering::Release);
     py.detach(|| {
         let start = Instant::now();
@@ -101,10 +87,25 @@ fn _close_gate(py: Python<'_>) {
     });
 }
 
-/// Registers the exit hook.
+/// A forked child inherits the parent's count but none of its threads: it
+/// starts again from an open, empty gate.
+#[pyfunction]
+fn _reset_gate_in_child() {
+    INSIDE.store(0, Ordering::Release);
+    CLOSING.store(false, Ordering::Release);
+}
+
+/// Registers the exit hook and the reset after `os.fork()` (once, at import,
+/// so the permit itself is two atomic operations and no system call).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     let hook = wrap_pyfunction!(_close_gate, m)?;
-    m.py().import("atexit")?.call_method1("register", (hook,))?;
+    py.import("atexit")?.call_method1("register", (hook,))?;
+    let reset = wrap_pyfunction!(_reset_gate_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("after_in_child", reset)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
     Ok(())
 }
 
