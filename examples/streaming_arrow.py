@@ -18,7 +18,7 @@ from cxone_cdp.testing import AUDIENCE_ID, Simulator
 
 
 def stream_total(q: cxone_cdp.Querier) -> float:
-    """Sums lifetime_value member by member (about two pages in memory)."""
+    """Sums lifetime_value member by member (about four pages in memory)."""
     total = 0.0
     for m in q.iter_members(AUDIENCE_ID, limit=1000):
         value = m["attributes"].get("lifetime_value")

@@ -128,9 +128,13 @@ def test_cache_lru_eviction(sim):
     assert (stats["entries"], stats["evictions"], stats["capacity"]) == (2, PAGES - 2, 2)
     sim.reset()
     q.members(AUDIENCE_ID, limit=1000)
-    # pages 2 and 3 were held; fetching page 1 evicts page 2, and so on
-    assert page_requests(sim) == PAGES
-    assert q.cache_stats()["evictions"] == 2 * PAGES - 2
+    # Pages 2 and 3 were held. Page 1 is fetched and stored, evicting one of
+    # them; page 2 is asked for while page 1 decodes (on page 1's cursor), so
+    # it may still be found before page 1 is stored. Each page fetched is
+    # stored and evicts one.
+    fetched = page_requests(sim)
+    assert fetched in (PAGES - 1, PAGES)
+    assert q.cache_stats()["evictions"] == PAGES - 2 + fetched
 
     # the two most recent pages are served from the cache
     sim.reset()

@@ -31,3 +31,68 @@ async fn core_walk_timing() {
         println!("core walk: {n} members in {:?}", t.elapsed());
     }
 }
+
+/// The cursor alone (what the walk needs to go on), so the walk's time is
+/// the network's and the simulator's.
+struct CursorOnly;
+
+impl cxone_cdp_core::page::PageDecoder for CursorOnly {
+    type Output = ();
+    fn decode(
+        &self,
+        body: &[u8],
+    ) -> cxone_cdp_core::error::Result<cxone_cdp_core::page::Decoded<()>> {
+        Ok(cxone_cdp_core::page::Decoded {
+            data: (),
+            next_page_token: cxone_cdp_core::page::envelope::cursor_hint(body),
+            items: 0,
+        })
+    }
+}
+
+/// The Arrow walk against the same walk that only reads cursors: how much
+/// of the decode the overlap with the next page's fetch hides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn arrow_walk_against_the_cursor_walk() {
+    use cxone_cdp_core::page::arrow::ArrowLayout;
+    use std::sync::Arc;
+    let cfg = cxone_cdp_simulator::SimConfig {
+        members: 100_000,
+        ..Default::default()
+    };
+    let sim = cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap();
+    let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
+    c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
+    if std::env::var_os("CDP_TIMING_CACHE").is_none() {
+        c.cache_size = 0;
+    }
+    let client = Client::new(c).unwrap();
+    let layout = Arc::new(ArrowLayout::from_attributes(
+        &client.attributes().await.unwrap(),
+    ));
+    let query = || Query::new(cxone_cdp_simulator::AUDIENCE_ID, vec![], 1000);
+    let (mut cursors, mut arrow) = (f64::MAX, f64::MAX);
+    for _ in 0..9 {
+        let t = std::time::Instant::now();
+        let p = client.prepare(query()).await.unwrap();
+        let pages: Vec<_> = client
+            .pages_with(p, None, Arc::new(CursorOnly))
+            .collect()
+            .await;
+        assert_eq!(pages.len(), 100);
+        cursors = cursors.min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let p = client.prepare(query()).await.unwrap();
+        let pages: Vec<_> = client.pages_with(p, None, layout.clone()).collect().await;
+        let n: usize = pages.into_iter().map(|p| p.unwrap().items).sum();
+        assert_eq!(n, 100_000);
+        arrow = arrow.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "cursor walk {:.1} ms, arrow walk {:.1} ms ({:.2}x)",
+        cursors * 1e3,
+        arrow * 1e3,
+        arrow / cursors
+    );
+}

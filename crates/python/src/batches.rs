@@ -1,5 +1,6 @@
 //! The Arrow path for Python: `Querier.iter_batches()` (one record batch per
-//! page, sync and async, a background walk at most two pages ahead) and
+//! page, sync and async, a background walk at most three pages ahead of
+//! the one being read) and
 //! `Querier.members_arrow()` (one table). Pages go through the same core
 //! pagination as the dict path (`Client::pages_with`), decoded by an
 //! [`ArrowLayout`] built from the attribute schema in the endpoint's order.

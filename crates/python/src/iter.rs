@@ -1,7 +1,8 @@
 //! Streaming iterators (obstore's stream pattern): a background task walks
 //! the pages and hands them over a one-slot channel, taking a slot before it
-//! fetches the next page, so at most two pages are held (the one being
-//! consumed and the one waiting). Each object is both a sync and an async
+//! fetches the next page, so at most four pages are held (the one being
+//! consumed, the one waiting, and the two the core's walk asks for ahead on
+//! their cursor hints). Each object is both a sync and an async
 //! iterator; dropping it aborts the task.
 
 use std::collections::VecDeque;
@@ -31,7 +32,7 @@ pub(crate) type Feed<T = TapePage> = Prefetch<T>;
 
 /// Starts the background walk of the dict path (pages as tapes), from
 /// `cursor` if given, `capacity` pages ahead (1 for the iterators: at most
-/// two pages held), reported as one listing (metrics, audit record,
+/// four pages held, see the module doc), reported as one listing (metrics, audit record,
 /// completion callback when `query_id` is set) once it ends or fails.
 /// `fill_cache` false (the iterators) reads the response cache without
 /// storing what it fetches.
@@ -199,8 +200,8 @@ impl Ready {
 }
 
 /// Members (dicts) one at a time, `for` or `async for`, from
-/// `Querier.iter_members()`. Pages are fetched in the background at most one
-/// ahead, so memory stays at about two pages; `close()` (or dropping the
+/// `Querier.iter_members()`. Pages are fetched in the background at most
+/// three ahead, so memory stays at about four pages; `close()` (or dropping the
 /// iterator) stops the fetch.
 #[pyclass(module = "cxone_cdp._native", name = "MemberIterator", frozen)]
 pub struct MemberIterator {

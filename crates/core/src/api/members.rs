@@ -1,17 +1,18 @@
-//! Member pages and listings: one page through the response cache, the one
-//! pagination walk over every page (any decoder: dict, tape, Arrow), and
-//! whole listings reported once (metrics, audit, completion callback).
+//! Member pages and listings: one page through the response cache, and
+//! whole listings reported once (metrics, audit, completion callback). The
+//! pagination walk over every page is `walk`.
 
 use std::sync::Arc;
 
-use futures_util::stream::{self, Stream};
+use futures_util::stream::Stream;
+
+use super::walk::Hint;
 
 use super::{Client, Prepared, Query};
 use crate::completion::Listing;
 use crate::error::Result;
 use crate::filter;
-use crate::page::{Decoded, Json, JsonPages, Page, PageDecoder, PageOf, PageOut};
-use crate::paginate::Paginator;
+use crate::page::{Decoded, Json, JsonPages, Page, PageDecoder, PageOut};
 
 impl Client {
     /// Starts timing a listing; see [`Listing`]. `Client::members` uses it;
@@ -110,46 +111,21 @@ impl Client {
         cursor: Option<&str>,
         decoder: &D,
     ) -> Result<Decoded<D::Output>> {
-        self.ensure_api().await?;
-        let path = Self::page_path(p, cursor);
-        self.get_page(&path, decoder, p.fill_cache).await
+        self.fetch_page_hinted(p, cursor, decoder, None).await
     }
 
-    /// Every page of a prepared query from `cursor` (or the start), decoded
-    /// by `decoder`, in order: the one pagination state machine for every
-    /// output form (follows `nextPageToken` until null, keeps going over
-    /// empty and short pages, a repeated cursor is a pagination error). The
-    /// stream ends after the last page or the first error.
-    pub fn pages_with<D: PageDecoder>(
+    /// [`Client::fetch_page_with`], offering the cursor the body names to
+    /// `hint` as soon as the body is in (before it is decoded).
+    pub(super) async fn fetch_page_hinted<D: PageDecoder>(
         &self,
-        prepared: Prepared,
-        cursor: Option<String>,
-        decoder: Arc<D>,
-    ) -> impl Stream<Item = Result<PageOf<D::Output>>> + Send + 'static {
-        let client = self.clone();
-        let state = (client, prepared, decoder, Paginator::new(cursor));
-        stream::unfold(state, |(client, prepared, decoder, mut pager)| async move {
-            let cursor = pager.next_request()?.map(str::to_string);
-            let result = match client
-                .fetch_page_with(&prepared, cursor.as_deref(), &*decoder)
-                .await
-            {
-                Ok(page) => match pager.advance(page.next_page_token.as_deref()) {
-                    Ok(()) => Ok(PageOf {
-                        data: page.data,
-                        items: page.items,
-                        cursor,
-                        next_cursor: page.next_page_token,
-                    }),
-                    Err(e) => Err(e),
-                },
-                Err(e) => {
-                    pager.stop();
-                    Err(e)
-                }
-            };
-            Some((result, (client, prepared, decoder, pager)))
-        })
+        p: &Prepared,
+        cursor: Option<&str>,
+        decoder: &D,
+        hint: Option<&Hint>,
+    ) -> Result<Decoded<D::Output>> {
+        self.ensure_api().await?;
+        let path = Self::page_path(p, cursor);
+        self.get_page(&path, decoder, p.fill_cache, hint).await
     }
 }
 

@@ -5,7 +5,9 @@
 //! - this module: the client itself, the attribute schema (fetched once and
 //!   kept), count, validate, webhook registration and the response cache;
 //! - `query`: queries, their local checks and the prepared form;
-//! - `members`: member pages and listings (the one pagination walk);
+//! - `members`: member pages and listings;
+//! - `walk`: the one pagination walk, a page's decode overlapped with the
+//!   next page's fetch;
 //! - `endpoint`: which API root and token endpoint are in use (given, or
 //!   discovered through `crate::auth::discovery`).
 
@@ -32,6 +34,7 @@ use crate::webhook::{DeliveryPolicy, WebhookRegistration};
 mod endpoint;
 mod members;
 mod query;
+mod walk;
 
 pub use query::{check_audience_id, check_limit, Prepared, Query, MAX_AUDIENCE_ID_LEN, MAX_LIMIT};
 
@@ -212,13 +215,16 @@ impl Client {
         path_and_query: &str,
         decoder: &D,
         fill: bool,
+        hint: Option<&walk::Hint>,
     ) -> Result<Decoded<D::Output>> {
+        let decode = |body: &[u8]| match hint {
+            Some(h) => h.offer_then(body, || decoder.decode(body)),
+            None => decoder.decode(body),
+        };
         let cache = &self.inner.cache;
         let Some(form) = decoder.cache_form().filter(|_| cache.is_enabled()) else {
             return self
-                .get_cached(path_and_query, "members page", fill, |body| {
-                    decoder.decode(body)
-                })
+                .get_cached(path_and_query, "members page", fill, decode)
                 .await;
         };
         let key = cache::key(
@@ -257,7 +263,7 @@ impl Client {
         let (page, body) = self
             .inner
             .http
-            .send_keep_body(Method::GET, &url, None, |body| decoder.decode(body))
+            .send_keep_body(Method::GET, &url, None, decode)
             .await?;
         if fill {
             let (value, size) = shared(&page);

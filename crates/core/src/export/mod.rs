@@ -1,5 +1,5 @@
 //! Exporting a whole members listing to a file, end to end in Rust: pages
-//! are fetched and decoded (on the runtime's workers, at most two pages
+//! are fetched and decoded (on the runtime's workers, at most four pages
 //! ahead) while the previous page is written, so memory stays bounded for
 //! any audience size and no Python runs per member.
 //!

@@ -34,6 +34,9 @@
 
 use jiter::{Jiter, JiterError, Peek};
 
+mod hint;
+pub use hint::cursor_hint;
+
 use crate::error::{Error, Result};
 
 /// A decoder's error text (made into an [`invalid_page`] error).

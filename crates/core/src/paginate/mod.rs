@@ -44,6 +44,11 @@ impl Paginator {
         }
     }
 
+    /// Whether `cursor` was already followed (or is the one to follow now).
+    pub fn has_seen(&self, cursor: &str) -> bool {
+        self.seen.contains(cursor)
+    }
+
     pub fn is_done(&self) -> bool {
         self.done
     }

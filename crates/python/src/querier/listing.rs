@@ -107,7 +107,7 @@ impl Querier {
     }
 
     /// Record batches, one per page (`for` or `async for`), fetched and
-    /// decoded in the background at most two pages ahead.
+    /// decoded in the background at most three pages ahead of the one you hold.
     #[pyo3(signature = (audience_id, filters=None, limit=None))]
     fn iter_batches(
         &self,
