@@ -50,8 +50,9 @@ impl cxone_cdp_core::page::PageDecoder for CursorOnly {
     }
 }
 
-/// The Arrow walk against the same walk that only reads cursors: how much
-/// of the decode the overlap with the next page's fetch hides.
+/// The Arrow walk against the same walk that only reads cursors (how much
+/// of the decode the overlap with the next page's fetch hides), and with
+/// the response cache filled (a client whose cache keeps every page).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn arrow_walk_against_the_cursor_walk() {
@@ -62,37 +63,43 @@ async fn arrow_walk_against_the_cursor_walk() {
         ..Default::default()
     };
     let sim = cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap();
-    let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
-    c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
-    if std::env::var_os("CDP_TIMING_CACHE").is_none() {
-        c.cache_size = 0;
-    }
-    let client = Client::new(c).unwrap();
+    let client = |cache_size: usize| {
+        let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
+        c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
+        c.cache_size = cache_size;
+        Client::new(c).unwrap()
+    };
+    let (plain, cached) = (client(0), client(50));
     let layout = Arc::new(ArrowLayout::from_attributes(
-        &client.attributes().await.unwrap(),
+        &plain.attributes().await.unwrap(),
     ));
+    cached.attributes().await.unwrap();
     let query = || Query::new(cxone_cdp_simulator::AUDIENCE_ID, vec![], 1000);
-    let (mut cursors, mut arrow) = (f64::MAX, f64::MAX);
-    for _ in 0..9 {
+    let mut best = [f64::MAX; 3];
+    for _ in 0..15 {
         let t = std::time::Instant::now();
-        let p = client.prepare(query()).await.unwrap();
-        let pages: Vec<_> = client
+        let p = plain.prepare(query()).await.unwrap();
+        let pages: Vec<_> = plain
             .pages_with(p, None, Arc::new(CursorOnly))
             .collect()
             .await;
         assert_eq!(pages.len(), 100);
-        cursors = cursors.min(t.elapsed().as_secs_f64());
-        let t = std::time::Instant::now();
-        let p = client.prepare(query()).await.unwrap();
-        let pages: Vec<_> = client.pages_with(p, None, layout.clone()).collect().await;
-        let n: usize = pages.into_iter().map(|p| p.unwrap().items).sum();
-        assert_eq!(n, 100_000);
-        arrow = arrow.min(t.elapsed().as_secs_f64());
+        best[0] = best[0].min(t.elapsed().as_secs_f64());
+        for (i, client) in [(1, &plain), (2, &cached)] {
+            let t = std::time::Instant::now();
+            let p = client.prepare(query()).await.unwrap();
+            let pages: Vec<_> = client.pages_with(p, None, layout.clone()).collect().await;
+            let n: usize = pages.into_iter().map(|p| p.unwrap().items).sum();
+            assert_eq!(n, 100_000);
+            best[i] = best[i].min(t.elapsed().as_secs_f64());
+        }
     }
     println!(
-        "cursor walk {:.1} ms, arrow walk {:.1} ms ({:.2}x)",
-        cursors * 1e3,
-        arrow * 1e3,
-        arrow / cursors
+        "cursor walk {:.1} ms; arrow walk {:.1} ms ({:.2}x), filling the cache {:.1} ms ({:.2}x)",
+        best[0] * 1e3,
+        best[1] * 1e3,
+        best[1] / best[0],
+        best[2] * 1e3,
+        best[2] / best[0]
     );
 }
