@@ -6,17 +6,28 @@ use cxone_cdp_core::api::{Client, Query};
 use cxone_cdp_core::config::Config;
 use futures_util::StreamExt;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn core_walk_timing() {
+/// A simulator of 100,000 members.
+async fn simulator() -> cxone_cdp_simulator::Simulator {
     let cfg = cxone_cdp_simulator::SimConfig {
         members: 100_000,
         ..Default::default()
     };
-    let sim = cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap();
+    cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap()
+}
+
+/// A client of `sim` whose response cache holds `cache_size` pages.
+fn client(sim: &cxone_cdp_simulator::Simulator, cache_size: usize) -> Client {
     let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
     c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
-    let client = Client::new(c).unwrap();
+    c.cache_size = cache_size;
+    Client::new(c).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn core_walk_timing() {
+    let sim = simulator().await;
+    let client = client(&sim, cxone_cdp_core::cache::DEFAULT_CACHE_SIZE);
     for _ in 0..3 {
         let t = std::time::Instant::now();
         let p = client
@@ -58,18 +69,8 @@ impl cxone_cdp_core::page::PageDecoder for CursorOnly {
 async fn arrow_walk_against_the_cursor_walk() {
     use cxone_cdp_core::page::arrow::ArrowLayout;
     use std::sync::Arc;
-    let cfg = cxone_cdp_simulator::SimConfig {
-        members: 100_000,
-        ..Default::default()
-    };
-    let sim = cxone_cdp_simulator::Simulator::start(cfg, 0).await.unwrap();
-    let client = |cache_size: usize| {
-        let mut c = Config::new(sim.base_url(), "sim-client", "sim-secret");
-        c.token_url = Some(format!("{}/oauth/token", sim.base_url()));
-        c.cache_size = cache_size;
-        Client::new(c).unwrap()
-    };
-    let (plain, cached) = (client(0), client(50));
+    let sim = simulator().await;
+    let (plain, cached) = (client(&sim, 0), client(&sim, 50));
     let layout = Arc::new(ArrowLayout::from_attributes(
         &plain.attributes().await.unwrap(),
     ));

@@ -9,8 +9,9 @@
 //! while page k is decoded, so the decode of one page overlaps the network
 //! time of the next. The walk still follows only the decoded page's cursor:
 //! a request made on a hint that differs from it is dropped (aborted), and
-//! the page is asked for again on the right cursor. At most one page is
-//! fetched ahead of the one being decoded.
+//! the page is asked for again on the right cursor. At most [`AHEAD`] pages
+//! are asked for beyond the one the walk hands over next; a walk that is
+//! not polled asks for no more.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -323,8 +323,9 @@ pub trait Fields<'j> {
     fn value(&mut self, key: Self::Key, v: &mut Value<'_, 'j>) -> R<()>;
 }
 
-/// Fields that are all skipped.
-struct Skip;
+/// Fields that are all skipped (and, as a [`Members`], a page read for its
+/// cursor alone).
+pub(crate) struct Skip;
 
 impl<'j> Fields<'j> for Skip {
     type Key = ();
@@ -333,6 +334,8 @@ impl<'j> Fields<'j> for Skip {
         Ok(())
     }
 }
+
+impl Members<'_> for Skip {}
 
 /// What a decoder does with the members of a page, in order. For each
 /// member: `begin`, then the [`Fields`] methods for each of its fields in
