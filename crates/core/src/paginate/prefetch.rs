@@ -83,6 +83,15 @@ impl<T: Send + 'static> Prefetch<T> {
         self.rx.lock().await.recv().await
     }
 
+    /// The next page if one is already waiting (without waiting for one);
+    /// `None` also while another consumer holds the channel.
+    pub fn try_recv(&self) -> Option<Result<T>> {
+        if std::process::id() != self.pid {
+            return None;
+        }
+        self.rx.try_lock().ok()?.try_recv().ok()
+    }
+
     /// Stops the background walk (also done on drop).
     pub fn close(&self) {
         self.task.abort();
@@ -165,6 +174,27 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 100);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn try_recv_takes_only_what_is_waiting() {
+        let (go_on, gate) = tokio::sync::oneshot::channel::<()>();
+        let open = async move {
+            let first = futures_util::stream::iter([Ok::<_, Error>(0), Ok(1)]);
+            let after = futures_util::stream::once(async move {
+                let _ = gate.await;
+                Ok(2)
+            });
+            Ok(first.chain(after))
+        };
+        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        assert_eq!(p.recv().await.unwrap().unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(p.try_recv().unwrap().unwrap(), 1);
+        assert!(p.try_recv().is_none(), "page 2 is not there yet");
+        go_on.send(()).unwrap();
+        assert_eq!(p.recv().await.unwrap().unwrap(), 2);
+        assert!(p.recv().await.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,10 +196,15 @@ fn members(py: Python<'_>, feed: Arc<Feed>) -> CdpResult<Py<PyList>> {
     }
 }
 
-/// The listing as an awaitable of one step per page: the step waits for the
-/// page on the runtime, then its dicts are built on the loop thread (never
-/// on a runtime worker, see `crate::awaitable`) while the next pages are
-/// fetched and decoded.
+/// Pages one `members_async()` step takes when they are already waiting:
+/// fewer round trips through the event loop, and the loop is never held for
+/// more than a few pages' worth of dict building.
+const PAGES_A_STEP: usize = 4;
+
+/// The listing as an awaitable of steps: a step waits for a page on the
+/// runtime (and takes up to [`PAGES_A_STEP`] that are already waiting), then
+/// their dicts are built on the loop thread (never on a runtime worker, see
+/// `crate::awaitable`) while the next pages are fetched and decoded.
 fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> {
     let list: Py<PyList> = PyList::empty(py).unbind();
     let hidden = Arc::new(Mutex::new(Some(HiddenItems::default())));
@@ -208,27 +213,35 @@ fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> 
         let list = list.clone_ref(py);
         let hidden = hidden.clone();
         let step: StepFuture = Box::pin(async move {
-            let next = feed.recv().await;
+            let mut pages = vec![feed.recv().await];
+            while pages.len() < PAGES_A_STEP && matches!(pages.last(), Some(Some(Ok(_)))) {
+                match feed.try_recv() {
+                    Some(next) => pages.push(Some(next)),
+                    None => break,
+                }
+            }
             Box::new(move |py: Python<'_>| {
                 let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
                 let list = list.bind(py);
-                match next {
-                    None => {
-                        if let Some(h) = hidden.take() {
-                            h.reveal(list);
+                for next in pages {
+                    match next {
+                        None => {
+                            if let Some(h) = hidden.take() {
+                                h.reveal(list);
+                            }
+                            return Ok(Some(list.clone().into_any().unbind()));
                         }
-                        Ok(Some(list.clone().into_any().unbind()))
-                    }
-                    Some(Err(e)) => Err(CdpError::from(e).into()),
-                    Some(Ok(page)) => {
-                        let _pause = GcPause::new(py);
-                        TapeBuilder::new(py, &page.data).extend(list)?;
-                        if let Some(h) = hidden.as_mut() {
-                            h.hide(list);
+                        Some(Err(e)) => return Err(CdpError::from(e).into()),
+                        Some(Ok(page)) => {
+                            let _pause = GcPause::new(py);
+                            TapeBuilder::new(py, &page.data).extend(list)?;
+                            if let Some(h) = hidden.as_mut() {
+                                h.hide(list);
+                            }
                         }
-                        Ok(None)
                     }
                 }
+                Ok(None)
             }) as Finish
         });
         step
