@@ -28,6 +28,10 @@ Then, in the same run:
   in-process simulator holds its own rendered pages), peak RSS above the
   consumer's start.
 
+The goals are judged on the best times; after them the same ratios are
+given as the median of each run's own ratio (both cases ran back to back),
+which one lucky run cannot move.
+
 The results (and the machine: nproc, CPU model, load average) are printed,
 written to bench/RESULTS.md (--out) and drawn into bench/results.png (--plot,
 needs matplotlib). No goal here is a test; this only reports.
@@ -41,6 +45,7 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,8 +122,13 @@ def cases(sim: Simulator, limit: int, bodies: list[bytes]) -> dict[str, Callable
     }
 
 
+#: Every run's time of every case, in run order (for the paired ratios).
+TIMES: dict[str, list[float]] = {}
+
+
 def best_of(todo: dict[str, Callable[[], int]], runs: int) -> dict[str, tuple[float, int]]:
-    """Each case once per run, interleaved; the best time of each."""
+    """Each case once per run, interleaved; the best time of each (every
+    time is kept in TIMES)."""
     best: dict[str, tuple[float, int]] = {}
     for run in range(runs):
         for name, fn in todo.items():
@@ -126,6 +136,7 @@ def best_of(todo: dict[str, Callable[[], int]], runs: int) -> dict[str, tuple[fl
             n = fn()
             secs = time.perf_counter() - t0
             print(f"  run {run + 1} {name:<22} {secs:8.4f} s  n={n}", flush=True)
+            TIMES.setdefault(name, []).append(secs)
             if name not in best or secs < best[name][0]:
                 best[name] = (secs, n)
     return best
@@ -323,6 +334,28 @@ def goals(
     ]
 
 
+def paired(n: int) -> list[str]:
+    """The same ratios as the median over runs of each run's own ratio (the
+    two cases of a run ran back to back): steadier than a ratio of bests
+    on a shared machine, where one lucky run moves a best."""
+    pairs = [
+        ("members_async() time / members() time", "members_async()", "members()"),
+        (
+            f"{n} gathered members_async() time / {n} in sequence",
+            f"{n} x members_async() gathered",
+            f"{n} x members() in sequence",
+        ),
+        ("members_arrow() time / bytes-only walk", "members_arrow()", BYTES),
+        ("members_arrow() speed / tutorial", TUTORIAL, "members_arrow()"),
+    ]
+    out = []
+    for text, a, b in pairs:
+        ratios = sorted(x / y for x, y in zip(TIMES[a], TIMES[b], strict=True))
+        shown = " ".join(f"{r:.2f}" for r in ratios)
+        out.append(f"- {text}: median {statistics.median(ratios):.2f} (runs: {shown})")
+    return out
+
+
 def plot(path: Path, best: dict[str, tuple[float, int]], title: str) -> None:
     import matplotlib
 
@@ -371,7 +404,7 @@ def main() -> None:
         bodies = page_bodies(sim, a.limit)
         best = best_of(cases(sim, a.limit, bodies), a.runs)
         print("concurrency (CPU-bound):", flush=True)
-        conc = concurrency(sim, a.limit, n, max(2, a.runs // 2))
+        conc = concurrency(sim, a.limit, n, a.runs)
         print("response cache:", flush=True)
         cache = cache_cases(sim, a.limit, pages, a.runs)
         build, first = construction(sim)
@@ -415,6 +448,10 @@ def main() -> None:
         "Goals:",
         "",
         *goals(best, conc, lat, cache, n, pages, build),
+        "",
+        "The same ratios, paired run by run (median of the runs' own ratios):",
+        "",
+        *paired(n),
     ]
     if a.rss_members:
         lines += [
