@@ -2,7 +2,7 @@
 
 Against the embedded simulator with --members members (default 100,000) and
 --limit 1000, the cases interleaved (the machine is shared and noisy), best
-of --runs (5):
+of --runs (7):
 
 - two floors: the **bytes-only walk** of the same pages (http.client, the
   cursor cut out of the body: the network floor) and **orjson.loads over
@@ -386,7 +386,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--members", type=int, default=100_000)
     ap.add_argument("--limit", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--latency-members", type=int, default=10_000)
