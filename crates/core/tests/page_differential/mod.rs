@@ -9,7 +9,8 @@
 //! `PageDecoder`). They must all accept or all refuse it, and a refusal is
 //! a `Server` / `invalid_response` error. When they accept, they agree on
 //! the member count and the cursor (never an empty one), the tape and the
-//! tree hold the same values, and each output reads back to the members.
+//! tree hold the same values, each output reads back to the members, and
+//! the pagination walk's cursor hint, where it gives one, is that cursor.
 //!
 //! An oracle decides, independently of the envelope reader, which of the
 //! two it should be: serde_json reads the body (into the `Json` tree, which
@@ -28,6 +29,7 @@ use cxone_cdp_core::error::{ErrorKind, Result};
 use cxone_cdp_core::export::{Format, FormatDecoder};
 use cxone_cdp_core::filter::AttrType;
 use cxone_cdp_core::page::arrow::ArrowLayout;
+use cxone_cdp_core::page::envelope::cursor_hint;
 use cxone_cdp_core::page::tape::TapePages;
 use cxone_cdp_core::page::{Decoded, Json, JsonPages, PageDecoder};
 
@@ -148,6 +150,11 @@ impl Decoders {
         };
         let (tape, tree, arrow) = (tape.unwrap(), tree.unwrap(), arrow.unwrap());
         assert_ne!(cursor.as_deref(), Some(""), "an empty cursor leaked");
+        // The walk's hint (the next page asked for before this one is
+        // decoded) is never a cursor other than the page's.
+        if let Some(hint) = cursor_hint(body) {
+            assert_eq!(Some(&hint), cursor.as_ref(), "cursor hint on {:?}", text());
+        }
         // The tape and the tree hold the values serde_json read.
         assert_eq!(tree.data, items, "tree vs serde_json on {:?}", text());
         assert_eq!(
