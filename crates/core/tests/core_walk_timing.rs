@@ -70,7 +70,10 @@ async fn arrow_walk_against_the_cursor_walk() {
     use cxone_cdp_core::page::arrow::ArrowLayout;
     use std::sync::Arc;
     let sim = simulator().await;
-    let (plain, cached) = (client(&sim, 0), client(&sim, 50));
+    let (plain, cached) = (
+        client(&sim, 0),
+        client(&sim, cxone_cdp_core::cache::DEFAULT_CACHE_SIZE),
+    );
     let layout = Arc::new(ArrowLayout::from_attributes(
         &plain.attributes().await.unwrap(),
     ));

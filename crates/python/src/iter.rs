@@ -32,8 +32,9 @@ pub(crate) type Feed<T = TapePage> = Prefetch<T>;
 
 /// Starts the background walk of the dict path (pages as tapes), from
 /// `cursor` if given, `capacity` pages ahead (1 for the iterators: at most
-/// four pages held, see the module doc), reported as one listing (metrics, audit record,
-/// completion callback when `query_id` is set) once it ends or fails.
+/// four pages held, see the module doc), reported as one listing (metrics,
+/// audit record, completion callback when `query_id` is set) once it ends
+/// or fails.
 /// `fill_cache` false (the iterators) reads the response cache without
 /// storing what it fetches.
 pub(crate) fn tape_feed(
@@ -201,8 +202,8 @@ impl Ready {
 
 /// Members (dicts) one at a time, `for` or `async for`, from
 /// `Querier.iter_members()`. Pages are fetched in the background at most
-/// three ahead, so memory stays at about four pages; `close()` (or dropping the
-/// iterator) stops the fetch.
+/// three ahead, so memory stays at about four pages; `close()` (or dropping
+/// the iterator) stops the fetch.
 #[pyclass(module = "cxone_cdp._native", name = "MemberIterator", frozen)]
 pub struct MemberIterator {
     feed: Arc<Feed>,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use futures_util::stream::Stream;
 
 use super::walk::Hint;
-
 use super::{Client, Prepared, Query};
 use crate::completion::Listing;
 use crate::error::Result;

@@ -84,11 +84,10 @@ impl<T: Send + 'static> Prefetch<T> {
     }
 
     /// The next page if one is already waiting (without waiting for one);
-    /// `None` also while another consumer holds the channel.
+    /// `None` also while another consumer holds the channel, and in a
+    /// forked child (whose `recv` then gives the error).
     pub fn try_recv(&self) -> Option<Result<T>> {
-        if std::process::id() != self.pid {
-            return None;
-        }
+        check_same_process(self.pid, "iterator").ok()?;
         self.rx.try_lock().ok()?.try_recv().ok()
     }
 
