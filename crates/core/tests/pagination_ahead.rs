@@ -1,8 +1,8 @@
 //! The pagination walk asks for the next page on the cursor a body names
 //! while that body is decoded. These tests hold it to what it promises: the
-//! overlap happens, a request made on a wrong hint never shows in the
-//! result (nor its error), it never runs more than two pages ahead, and a
-//! right hint costs no request.
+//! overlap happens (for a consumer that waits, and only then), a request
+//! made on a wrong hint never shows in the result (nor its error), it never
+//! runs more than two pages ahead, and a right hint costs no request.
 
 mod common;
 
@@ -14,6 +14,7 @@ use common::mock_api::{api_error, ids, ok, page, serve, Mock, Reply, AUD};
 use cxone_cdp_core::api::Query;
 use cxone_cdp_core::error::Result;
 use cxone_cdp_core::page::{Decoded, JsonPages, PageDecoder};
+use cxone_cdp_core::paginate::Demand;
 use futures_util::StreamExt;
 
 fn unfiltered() -> Query {
@@ -61,10 +62,21 @@ async fn a_page_asked_for_on_a_wrong_hint_is_dropped_with_its_error() {
 }
 
 /// Decodes like [`JsonPages`], but the decode of the first page waits
-/// (up to 5 s) until the server has been asked for the second.
+/// (up to `patience`) until the server has been asked for the second.
 struct WaitsForPageTwo {
     mock: Arc<Mock>,
+    patience: Duration,
     overlapped: AtomicBool,
+}
+
+impl WaitsForPageTwo {
+    fn new(mock: &Arc<Mock>, patience: Duration) -> Arc<WaitsForPageTwo> {
+        Arc::new(WaitsForPageTwo {
+            mock: mock.clone(),
+            patience,
+            overlapped: AtomicBool::new(false),
+        })
+    }
 }
 
 impl PageDecoder for WaitsForPageTwo {
@@ -72,7 +84,7 @@ impl PageDecoder for WaitsForPageTwo {
     fn decode(&self, body: &[u8]) -> Result<Decoded<Self::Output>> {
         let page = JsonPages.decode(body)?;
         if page.next_page_token.as_deref() == Some("p1") {
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + self.patience;
             while Instant::now() < deadline {
                 if self
                     .mock
@@ -92,19 +104,38 @@ impl PageDecoder for WaitsForPageTwo {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_next_page_is_asked_for_while_a_page_decodes() {
+/// Walks `paged(3)` with `demand`; whether page 2 was asked for while page 1
+/// decoded (waiting up to `patience` for it).
+async fn overlapped(demand: Demand, patience: Duration) -> bool {
     let (client, mock) = serve(paged(3)).await;
-    let decoder = Arc::new(WaitsForPageTwo {
-        mock: mock.clone(),
-        overlapped: AtomicBool::new(false),
-    });
+    let decoder = WaitsForPageTwo::new(&mock, patience);
     let p = client.prepare(unfiltered()).await.unwrap();
-    let pages: Vec<_> = client.pages_with(p, None, decoder.clone()).collect().await;
+    let pages: Vec<_> = client
+        .pages_paced(p, None, decoder.clone(), demand)
+        .collect()
+        .await;
     let members: Vec<_> = pages.into_iter().flat_map(|p| p.unwrap().data).collect();
     assert_eq!(ids(&members), ["m1", "m2", "m3", "m4", "m5", "m6"]);
-    assert!(decoder.overlapped.load(Ordering::SeqCst));
     assert_eq!(mock.api.load(Ordering::SeqCst), 3);
+    decoder.overlapped.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_page_is_asked_for_while_a_page_decodes() {
+    // A consumer reading the walk itself, and one behind a prefetch that
+    // has no page waiting for it.
+    assert!(overlapped(Demand::eager(), Duration::from_secs(5)).await);
+    assert!(overlapped(Demand::counted(), Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_with_a_page_waiting_gets_one_page_at_a_time() {
+    let demand = Demand::counted();
+    demand.queued();
+    assert!(!overlapped(demand.clone(), Duration::from_millis(300)).await);
+    // Once the consumer has taken its page, the walk overlaps again.
+    demand.taken();
+    assert!(overlapped(demand, Duration::from_secs(5)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,11 +35,11 @@ pub async fn layout_for(client: &Client) -> Result<ArrowLayout> {
 
 /// Starts the background walk of the Arrow path.
 fn start_feed(client: Client, query: Query, capacity: usize) -> Arc<BatchFeed> {
-    let open = async move {
+    let open = move |demand| async move {
         // A stream: read the response cache, never fill it.
         let prepared = client.prepare(query).await?.streaming();
         let layout = layout_for(&client).await?;
-        Ok(client.pages_with(prepared, None, Arc::new(layout)))
+        Ok(client.pages_paced(prepared, None, Arc::new(layout), demand))
     };
     Arc::new(Feed::spawn(runtime().handle(), capacity, open, None, |_| 0))
 }

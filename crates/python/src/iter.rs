@@ -2,7 +2,7 @@
 //! the pages and hands them over a one-slot channel, taking a slot before it
 //! fetches the next page, so at most four pages are held (the one being
 //! consumed, the one waiting, and the two the core's walk asks for ahead on
-//! their cursor hints). Each object is both a sync and an async
+//! their cursor hints, which it does only while no page is waiting). Each object is both a sync and an async
 //! iterator; dropping it aborts the task.
 
 use std::collections::VecDeque;
@@ -46,14 +46,14 @@ pub(crate) fn tape_feed(
     fill_cache: bool,
 ) -> Arc<Feed> {
     let listing = client.start_listing(&query, query_id);
-    let open = async move {
+    let open = move |demand| async move {
         let prepared = client.prepare(query).await?;
         let prepared = if fill_cache {
             prepared
         } else {
             prepared.streaming()
         };
-        Ok(client.pages_with(prepared, cursor, Arc::new(TapePages)))
+        Ok(client.pages_paced(prepared, cursor, Arc::new(TapePages), demand))
     };
     let items = |page: &TapePage| page.items;
     Arc::new(Prefetch::spawn(

@@ -359,11 +359,14 @@ pub async fn export(
         if !state.listing_done {
             // Decode on the runtime's workers, at most PREFETCH pages ahead.
             let decode = std::sync::Arc::new(decode);
-            let stream = client.pages_with(prepared, state.next_cursor.clone(), decode);
+            let cursor = state.next_cursor.clone();
             let pages = Prefetch::spawn(
                 &tokio::runtime::Handle::current(),
                 PREFETCH,
-                async move { Ok(stream) },
+                |demand| {
+                    let stream = client.pages_paced(prepared, cursor, decode, demand);
+                    async move { Ok(stream) }
+                },
                 None,
                 |_| 0,
             );

@@ -5,11 +5,16 @@
 //! (plus the one the consumer holds). Dropping the prefetch (or `close`)
 //! aborts the walk.
 //!
+//! The prefetch also tells the walk how its consumer keeps up ([`Demand`]):
+//! how many pages wait in the channel.
+//!
 //! Every consumer of a listing uses it: the Python `members()` family, the
 //! member, page and batch iterators, and the export.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::runtime::Handle;
@@ -19,9 +24,55 @@ use tokio::task::AbortHandle;
 use crate::completion::Listing;
 use crate::error::{check_same_process, Error, Result};
 
+/// Whether a listing's consumer waits for its next page, as the walk that
+/// fetches the pages sees it: the walk overlaps a page's decode with the
+/// next fetches only while the consumer has no page waiting (see
+/// `Client::pages_paced`). A consumer slower than the walk (dicts built in
+/// Python, a slow writer) then gets a walk that fetches and decodes one page
+/// at a time, which leaves the other cores to the consumer; one that keeps up
+/// gets the overlap.
+#[derive(Debug, Clone, Default)]
+pub struct Demand(Option<Arc<AtomicUsize>>);
+
+impl Demand {
+    /// A consumer that reads the walk itself (nothing in between): it always
+    /// waits for the next page.
+    pub fn eager() -> Demand {
+        Demand(None)
+    }
+
+    /// A count of pages waiting for the consumer, none yet (what a
+    /// [`Prefetch`] keeps for its walk).
+    pub fn counted() -> Demand {
+        Demand(Some(Arc::new(AtomicUsize::new(0))))
+    }
+
+    /// The consumer has no page waiting.
+    pub fn waiting(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|n| n.load(Ordering::Acquire) == 0)
+    }
+
+    /// A page is put where the consumer will find it (before it can be taken).
+    pub fn queued(&self) {
+        if let Some(n) = &self.0 {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The consumer took a page.
+    pub fn taken(&self) {
+        if let Some(n) = &self.0 {
+            let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| k.checked_sub(1));
+        }
+    }
+}
+
 /// A listing's pages, fetched ahead in the background.
 pub struct Prefetch<T> {
     rx: Mutex<mpsc::Receiver<Result<T>>>,
+    demand: Demand,
     task: AbortHandle,
     /// The process whose runtime runs `task` (after `fork()` the child gets
     /// an error instead of waiting forever on a task that never runs).
@@ -41,9 +92,9 @@ impl<T> std::fmt::Debug for Prefetch<T> {
 }
 
 impl<T: Send + 'static> Prefetch<T> {
-    /// Runs `open` (which prepares the query and returns its page stream),
-    /// then the stream, on `runtime`, at most `capacity` pages ahead (at
-    /// least 1). When `listing` is given, the walk is reported as one listing
+    /// Runs `open` (which prepares the query and returns its page stream,
+    /// paced by the [`Demand`] it is given), then the stream, on `runtime`,
+    /// at most `capacity` pages ahead (at least 1). When `listing` is given, the walk is reported as one listing
     /// (metrics, audit record, completion callback) once it ends or fails,
     /// before the consumer can see the end or the error, so a caller
     /// returning from a listing already has its audit record; `items` counts
@@ -51,7 +102,7 @@ impl<T: Send + 'static> Prefetch<T> {
     pub fn spawn<S, F>(
         runtime: &Handle,
         capacity: usize,
-        open: F,
+        open: impl FnOnce(Demand) -> F,
         listing: Option<Listing>,
         items: fn(&T) -> usize,
     ) -> Prefetch<T>
@@ -61,7 +112,8 @@ impl<T: Send + 'static> Prefetch<T> {
     {
         let (tx, rx) = mpsc::channel::<Result<T>>(capacity.max(1));
         let panic_tx = tx.clone();
-        let walk = walk(tx, open, listing, items);
+        let demand = Demand::counted();
+        let walk = walk(tx, open(demand.clone()), demand.clone(), listing, items);
         let task = runtime.spawn(async move {
             if let Err(payload) = AssertUnwindSafe(walk).catch_unwind().await {
                 let _ = panic_tx.send(Err(Error::panicked(payload.as_ref()))).await;
@@ -69,6 +121,7 @@ impl<T: Send + 'static> Prefetch<T> {
         });
         Prefetch {
             rx: Mutex::new(rx),
+            demand,
             task: task.abort_handle(),
             pid: std::process::id(),
         }
@@ -80,7 +133,11 @@ impl<T: Send + 'static> Prefetch<T> {
         if let Err(e) = check_same_process(self.pid, "iterator") {
             return Some(Err(e));
         }
-        self.rx.lock().await.recv().await
+        let page = self.rx.lock().await.recv().await;
+        if page.is_some() {
+            self.demand.taken();
+        }
+        page
     }
 
     /// The next page if one is already waiting (without waiting for one);
@@ -88,7 +145,9 @@ impl<T: Send + 'static> Prefetch<T> {
     /// forked child (whose `recv` then gives the error).
     pub fn try_recv(&self) -> Option<Result<T>> {
         check_same_process(self.pid, "iterator").ok()?;
-        self.rx.try_lock().ok()?.try_recv().ok()
+        let page = self.rx.try_lock().ok()?.try_recv().ok()?;
+        self.demand.taken();
+        Some(page)
     }
 
     /// Stops the background walk (also done on drop).
@@ -100,6 +159,7 @@ impl<T: Send + 'static> Prefetch<T> {
 async fn walk<T, S, F>(
     tx: mpsc::Sender<Result<T>>,
     open: F,
+    demand: Demand,
     mut listing: Option<Listing>,
     items: fn(&T) -> usize,
 ) where
@@ -130,6 +190,7 @@ async fn walk<T, S, F>(
                 if let Some(l) = listing.as_mut() {
                     l.page(items(&page));
                 }
+                demand.queued();
                 permit.send(Ok(page));
             }
             Some(Err(e)) => {
@@ -162,7 +223,7 @@ mod tests {
                 Ok::<_, Error>(i)
             }))
         };
-        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        let p = Prefetch::spawn(&Handle::current(), 2, |_| open, None, |_| 1);
         assert_eq!(p.recv().await.unwrap().unwrap(), 0);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // One handed over, two waiting in the channel, none beyond.
@@ -186,7 +247,7 @@ mod tests {
             });
             Ok(first.chain(after))
         };
-        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        let p = Prefetch::spawn(&Handle::current(), 2, |_| open, None, |_| 1);
         assert_eq!(p.recv().await.unwrap().unwrap(), 0);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(p.try_recv().unwrap().unwrap(), 1);
@@ -197,10 +258,44 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_walk_sees_whether_its_consumer_has_a_page_waiting() {
+        // The stream records, before each page, what its demand says.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = Arc::new(std::sync::Mutex::new(None));
+        let (s, k) = (seen.clone(), kept.clone());
+        let open = move |demand: Demand| {
+            *k.lock().unwrap() = Some(demand.clone());
+            async move {
+                Ok(futures_util::stream::iter(0..4).map(move |i| {
+                    s.lock().unwrap().push(demand.waiting());
+                    Ok::<_, Error>(i)
+                }))
+            }
+        };
+        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Page 0 found nothing waiting, page 1 found page 0; page 2 waits
+        // for room.
+        assert_eq!(*seen.lock().unwrap(), [true, false]);
+        let demand = kept.lock().unwrap().clone().unwrap();
+        assert!(!demand.waiting());
+        assert_eq!(p.recv().await.unwrap().unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Page 2 found page 1 waiting.
+        assert_eq!(*seen.lock().unwrap(), [true, false, false]);
+        for want in 1..4 {
+            assert_eq!(p.recv().await.unwrap().unwrap(), want);
+        }
+        assert!(p.recv().await.is_none());
+        assert!(demand.waiting(), "every page taken");
+        assert!(Demand::eager().waiting());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_error_and_a_panic_are_handed_over() {
         let open =
             async { Err::<futures_util::stream::Empty<Result<u8>>, _>(Error::validation("no")) };
-        let p = Prefetch::spawn(&Handle::current(), 1, open, None, |_| 1);
+        let p = Prefetch::spawn(&Handle::current(), 1, |_| open, None, |_| 1);
         assert_eq!(
             p.recv().await.unwrap().unwrap_err().kind,
             ErrorKind::Validation
@@ -209,7 +304,7 @@ mod tests {
         let open = async {
             Ok(futures_util::stream::iter([0u8]).map(|_| -> Result<u8> { panic!("boom") }))
         };
-        let p = Prefetch::spawn(&Handle::current(), 1, open, None, |_| 1);
+        let p = Prefetch::spawn(&Handle::current(), 1, |_| open, None, |_| 1);
         assert_eq!(
             p.recv().await.unwrap().unwrap_err().code.as_deref(),
             Some("panic")
