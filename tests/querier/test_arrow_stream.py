@@ -68,7 +68,9 @@ def test_the_stream_is_lazy(stream_sim: Simulator) -> None:
         assert first.num_rows == 100
         time.sleep(0.3)  # let the prefetch fill its slot
         pages = sim.stats()["by_endpoint"]["members"]
-        assert pages <= 3, f"{pages} pages fetched for one batch read (bounded prefetch)"
+        # The one read, the one waiting, and at most two the walk asked for
+        # ahead (on cursor hints, while nothing was waiting): of 200 pages.
+        assert pages <= 4, f"{pages} pages fetched for one batch read (bounded prefetch)"
         assert sum(b.num_rows for b in reader) == 19_900
 
 
