@@ -1,6 +1,6 @@
 //! The pagination walk asks for the next page on the cursor a body names
 //! while that body is decoded. These tests hold it to what it promises: the
-//! overlap happens (for a consumer that waits, and only then), a request
+//! overlap happens (while the consumer waits, and only then), a request
 //! made on a wrong hint never shows in the result (nor its error), it never
 //! runs more than two pages ahead, and a right hint costs no request.
 
@@ -123,19 +123,22 @@ async fn overlapped(demand: Demand, patience: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_page_is_asked_for_while_a_page_decodes() {
     // A consumer reading the walk itself, and one behind a prefetch that
-    // has no page waiting for it.
+    // waits for its page.
     assert!(overlapped(Demand::eager(), Duration::from_secs(5)).await);
-    assert!(overlapped(Demand::counted(), Duration::from_secs(5)).await);
+    let demand = Demand::counted();
+    let _waiting = demand.park();
+    assert!(overlapped(demand.clone(), Duration::from_secs(5)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_with_a_page_waiting_gets_one_page_at_a_time() {
+async fn a_busy_consumer_gets_one_page_at_a_time() {
     let demand = Demand::counted();
-    demand.queued();
     assert!(!overlapped(demand.clone(), Duration::from_millis(300)).await);
-    // Once the consumer has taken its page, the walk overlaps again.
-    demand.taken();
-    assert!(overlapped(demand, Duration::from_secs(5)).await);
+    // Once the consumer waits, the walk overlaps again.
+    let waiting = demand.park();
+    assert!(overlapped(demand.clone(), Duration::from_secs(5)).await);
+    drop(waiting);
+    assert!(!demand.waiting());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,12 +14,13 @@
 //! not polled asks for no more.
 //!
 //! The overlap is for a consumer that waits on the walk. A walk behind a
-//! prefetch ([`Client::pages_paced`]) overlaps only while its consumer has
-//! no page waiting ([`Demand`]); otherwise it fetches and decodes one page
-//! at a time, on one thread, as a consumer slower than the network needs:
-//! with Python building dicts on one of two cores, the overlap's extra
-//! threads took CPU from it, and `members()` ran about 10% faster paced
-//! (median of 16 paired runs).
+//! prefetch ([`Client::pages_paced`]) overlaps only while its consumer is
+//! waiting for a page ([`Demand`]): when a hint comes in while the consumer
+//! is busy, the page is decoded where it was fetched and the next one is
+//! asked for after it, one page at a time, as a consumer slower than the
+//! network needs. With Python building dicts on one of two cores, the
+//! overlap's extra threads took CPU from it: `members()` ran about 10%
+//! faster paced (median of 16 paired runs).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -37,16 +38,20 @@ use crate::paginate::{Demand, Paginator};
 
 /// Where a page fetch reports the cursor its body names, once, as soon as
 /// the first body that answers it is in (see [`Client::get_page`]).
-pub(crate) struct Hint(Mutex<Option<oneshot::Sender<String>>>);
+pub(crate) struct Hint {
+    tx: Mutex<Option<oneshot::Sender<String>>>,
+    demand: Demand,
+}
 
 impl Hint {
     /// Offers the cursor `body` names (nothing when it names none), then
-    /// runs `decode`. On a multi-thread runtime the decode gives its worker
-    /// up while it runs ([`tokio::task::block_in_place`]): the walk, woken
-    /// by the offer onto this worker, then asks for the next page at once
-    /// instead of waiting for the decode to end.
+    /// runs `decode`. While the consumer waits, on a multi-thread runtime,
+    /// the decode gives its worker up as it runs
+    /// ([`tokio::task::block_in_place`]): the walk, woken by the offer onto
+    /// this worker, then asks for the next page at once instead of waiting
+    /// for the decode to end.
     pub(crate) fn offer_then<T>(&self, body: &[u8], decode: impl FnOnce() -> T) -> T {
-        let tx = self.0.lock().ok().and_then(|mut slot| slot.take());
+        let tx = self.tx.lock().ok().and_then(|mut slot| slot.take());
         let Some(tx) = tx else {
             return decode();
         };
@@ -56,7 +61,7 @@ impl Hint {
         }
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread {
+        if multi_thread && self.demand.waiting() {
             tokio::task::block_in_place(decode)
         } else {
             decode()
@@ -113,8 +118,7 @@ const AHEAD: usize = 2;
 struct Fetch<T> {
     cursor: Option<String>,
     hint: oneshot::Receiver<String>,
-    /// The hint was received (or will never come: a page fetched without
-    /// one, or one that named no cursor).
+    /// The hint was received (or will never come).
     hinted: bool,
     task: JoinHandle<Result<Decoded<T>>>,
 }
@@ -138,28 +142,28 @@ struct Walk<D: PageDecoder> {
 }
 
 impl<D: PageDecoder> Walk<D> {
-    /// Asks for the page at `cursor`; with `hint`, its body's cursor is
-    /// reported (and it is decoded off the worker) so the page after it can
-    /// be asked for before the decode ends.
-    fn start(&self, cursor: Option<String>, hint: bool) -> Fetch<D::Output> {
-        let (tx, rx) = oneshot::channel();
-        let tx = hint.then_some(tx);
+    fn start(&self, cursor: Option<String>) -> Fetch<D::Output> {
+        let (tx, hint) = oneshot::channel();
         let (client, prepared, decoder) = (
             self.client.clone(),
             self.prepared.clone(),
             self.decoder.clone(),
         );
+        let demand = self.demand.clone();
         let at = cursor.clone();
         let task = tokio::spawn(async move {
-            let hint = tx.map(|tx| Hint(Mutex::new(Some(tx))));
+            let hint = Hint {
+                tx: Mutex::new(Some(tx)),
+                demand,
+            };
             client
-                .fetch_page_hinted(&prepared, at.as_deref(), &*decoder, hint.as_ref())
+                .fetch_page_hinted(&prepared, at.as_deref(), &*decoder, Some(&hint))
                 .await
         });
         Fetch {
             cursor,
-            hint: rx,
-            hinted: !hint,
+            hint,
+            hinted: false,
             task,
         }
     }
@@ -171,7 +175,7 @@ impl<D: PageDecoder> Walk<D> {
             self.ahead.clear(); // asked for on a wrong hint: dropped
         }
         if self.ahead.is_empty() {
-            let first = self.start(cursor.clone(), self.demand.waiting());
+            let first = self.start(cursor.clone());
             self.ahead.push_back(first);
         }
         let result = loop {
@@ -199,7 +203,7 @@ impl<D: PageDecoder> Walk<D> {
                                 .iter()
                                 .any(|f| f.cursor.as_deref() == Some(&next));
                         if !known && self.demand.waiting() {
-                            let fetch = self.start(Some(next), true);
+                            let fetch = self.start(Some(next));
                             self.ahead.push_back(fetch);
                         }
                     }

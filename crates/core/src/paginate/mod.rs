@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 mod prefetch;
 
-pub use prefetch::{Demand, Prefetch};
+pub use prefetch::{Demand, Parked, Prefetch};
 
 /// The pagination state machine.
 #[derive(Debug, Clone, Default)]

@@ -5,8 +5,8 @@
 //! (plus the one the consumer holds). Dropping the prefetch (or `close`)
 //! aborts the walk.
 //!
-//! The prefetch also tells the walk how its consumer keeps up ([`Demand`]):
-//! how many pages wait in the channel.
+//! The prefetch also tells the walk whether its consumer is waiting for a
+//! page ([`Demand`]).
 //!
 //! Every consumer of a listing uses it: the Python `members()` family, the
 //! member, page and batch iterators, and the export.
@@ -24,13 +24,13 @@ use tokio::task::AbortHandle;
 use crate::completion::Listing;
 use crate::error::{check_same_process, Error, Result};
 
-/// Whether a listing's consumer waits for its next page, as the walk that
-/// fetches the pages sees it: the walk overlaps a page's decode with the
-/// next fetches only while the consumer has no page waiting (see
-/// `Client::pages_paced`). A consumer slower than the walk (dicts built in
-/// Python, a slow writer) then gets a walk that fetches and decodes one page
-/// at a time, which leaves the other cores to the consumer; one that keeps up
-/// gets the overlap.
+/// Whether a listing's consumer is waiting for its next page, as the walk
+/// that fetches the pages sees it: the walk overlaps a page's decode with
+/// the next fetches only while its consumer waits in [`Prefetch::recv`] with
+/// no page to take (see `Client::pages_paced`). A consumer slower than the
+/// walk (dicts built in Python, a slow writer) then gets a walk that fetches
+/// and decodes one page at a time, which leaves the other cores to the
+/// consumer; one that outruns the walk gets the overlap.
 #[derive(Debug, Clone, Default)]
 pub struct Demand(Option<Arc<AtomicUsize>>);
 
@@ -41,30 +41,37 @@ impl Demand {
         Demand(None)
     }
 
-    /// A count of pages waiting for the consumer, none yet (what a
-    /// [`Prefetch`] keeps for its walk).
+    /// A count of consumers waiting, none yet (what a [`Prefetch`] keeps for
+    /// its walk).
     pub fn counted() -> Demand {
         Demand(Some(Arc::new(AtomicUsize::new(0))))
     }
 
-    /// The consumer has no page waiting.
+    /// A consumer is waiting for a page.
     pub fn waiting(&self) -> bool {
         self.0
             .as_ref()
-            .is_none_or(|n| n.load(Ordering::Acquire) == 0)
+            .is_none_or(|n| n.load(Ordering::Acquire) > 0)
     }
 
-    /// A page is put where the consumer will find it (before it can be taken).
-    pub fn queued(&self) {
+    /// Marks a consumer waiting until the guard is dropped.
+    pub fn park(&self) -> Parked {
         if let Some(n) = &self.0 {
             n.fetch_add(1, Ordering::AcqRel);
         }
+        Parked(self.0.clone())
     }
+}
 
-    /// The consumer took a page.
-    pub fn taken(&self) {
+/// A consumer waiting (see [`Demand::park`]); dropped when it has its page
+/// or gives up.
+#[derive(Debug)]
+pub struct Parked(Option<Arc<AtomicUsize>>);
+
+impl Drop for Parked {
+    fn drop(&mut self) {
         if let Some(n) = &self.0 {
-            let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| k.checked_sub(1));
+            n.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -113,7 +120,7 @@ impl<T: Send + 'static> Prefetch<T> {
         let (tx, rx) = mpsc::channel::<Result<T>>(capacity.max(1));
         let panic_tx = tx.clone();
         let demand = Demand::counted();
-        let walk = walk(tx, open(demand.clone()), demand.clone(), listing, items);
+        let walk = walk(tx, open(demand.clone()), listing, items);
         let task = runtime.spawn(async move {
             if let Err(payload) = AssertUnwindSafe(walk).catch_unwind().await {
                 let _ = panic_tx.send(Err(Error::panicked(payload.as_ref()))).await;
@@ -133,11 +140,15 @@ impl<T: Send + 'static> Prefetch<T> {
         if let Err(e) = check_same_process(self.pid, "iterator") {
             return Some(Err(e));
         }
-        let page = self.rx.lock().await.recv().await;
-        if page.is_some() {
-            self.demand.taken();
+        let mut rx = self.rx.lock().await;
+        match rx.try_recv() {
+            Ok(page) => Some(page),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                let _waiting = self.demand.park();
+                rx.recv().await
+            }
         }
-        page
     }
 
     /// The next page if one is already waiting (without waiting for one);
@@ -145,9 +156,7 @@ impl<T: Send + 'static> Prefetch<T> {
     /// forked child (whose `recv` then gives the error).
     pub fn try_recv(&self) -> Option<Result<T>> {
         check_same_process(self.pid, "iterator").ok()?;
-        let page = self.rx.try_lock().ok()?.try_recv().ok()?;
-        self.demand.taken();
-        Some(page)
+        self.rx.try_lock().ok()?.try_recv().ok()
     }
 
     /// Stops the background walk (also done on drop).
@@ -159,7 +168,6 @@ impl<T: Send + 'static> Prefetch<T> {
 async fn walk<T, S, F>(
     tx: mpsc::Sender<Result<T>>,
     open: F,
-    demand: Demand,
     mut listing: Option<Listing>,
     items: fn(&T) -> usize,
 ) where
@@ -190,7 +198,6 @@ async fn walk<T, S, F>(
                 if let Some(l) = listing.as_mut() {
                     l.page(items(&page));
                 }
-                demand.queued();
                 permit.send(Ok(page));
             }
             Some(Err(e)) => {
@@ -258,36 +265,44 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_walk_sees_whether_its_consumer_has_a_page_waiting() {
-        // The stream records, before each page, what its demand says.
+    async fn the_walk_sees_whether_its_consumer_is_waiting() {
+        // The stream records, as it makes each page, what its demand says;
+        // page 2 is made only once the gate opens.
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = Arc::new(std::sync::Mutex::new(None));
-        let (s, k) = (seen.clone(), kept.clone());
-        let open = move |demand: Demand| {
-            *k.lock().unwrap() = Some(demand.clone());
-            async move {
-                Ok(futures_util::stream::iter(0..4).map(move |i| {
+        let (open_gate, gate) = tokio::sync::oneshot::channel::<()>();
+        let s = seen.clone();
+        let open = move |demand: Demand| async move {
+            let gate = futures_util::FutureExt::shared(gate);
+            Ok(futures_util::stream::iter(0..3).then(move |i| {
+                let (s, demand, gate) = (s.clone(), demand.clone(), gate.clone());
+                async move {
+                    if i == 2 {
+                        let _ = gate.await;
+                    }
                     s.lock().unwrap().push(demand.waiting());
                     Ok::<_, Error>(i)
-                }))
-            }
+                }
+            }))
         };
-        let p = Prefetch::spawn(&Handle::current(), 2, open, None, |_| 1);
+        let p = Arc::new(Prefetch::spawn(&Handle::current(), 1, open, None, |_| 1));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        // Page 0 found nothing waiting, page 1 found page 0; page 2 waits
-        // for room.
-        assert_eq!(*seen.lock().unwrap(), [true, false]);
-        let demand = kept.lock().unwrap().clone().unwrap();
-        assert!(!demand.waiting());
+        // Page 0 was made with nobody waiting; page 1 waits for room.
+        assert_eq!(*seen.lock().unwrap(), [false]);
+        // Taken without waiting: page 1 is made with nobody waiting either.
         assert_eq!(p.recv().await.unwrap().unwrap(), 0);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        // Page 2 found page 1 waiting.
-        assert_eq!(*seen.lock().unwrap(), [true, false, false]);
-        for want in 1..4 {
-            assert_eq!(p.recv().await.unwrap().unwrap(), want);
-        }
+        assert_eq!(*seen.lock().unwrap(), [false, false]);
+        assert_eq!(p.recv().await.unwrap().unwrap(), 1);
+        // A consumer waits in recv while page 2 is behind the gate.
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move { p.recv().await.unwrap().unwrap() }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        open_gate.send(()).unwrap();
+        assert_eq!(waiter.await.unwrap(), 2);
+        assert_eq!(*seen.lock().unwrap(), [false, false, true]);
         assert!(p.recv().await.is_none());
-        assert!(demand.waiting(), "every page taken");
         assert!(Demand::eager().waiting());
     }
 
