@@ -11,8 +11,10 @@
 //! every other task on that worker and forced a GIL hand-off per page when
 //! many listings ran on one loop); it only holds the GIL for the moment it
 //! takes to complete the asyncio future. A one-shot call is one step;
-//! `members_async()` is one step per page ([`awaitable_steps`]), each page's
-//! dicts built on the loop thread while the next pages are fetched.
+//! `members_async()` is one step per few pages ([`awaitable_steps`]), their
+//! dicts built on the loop thread while the next pages are fetched; a step
+//! whose pages are already waiting takes them there and then, and only
+//! yields to the loop once (no runtime thread, no hand-off of the GIL).
 //!
 //! `asyncio.run(q.count_async(aud))`, `asyncio.gather(...)`,
 //! `loop.create_task(...)` and `await` in a running loop all work, and an
@@ -39,9 +41,16 @@ pub type Finish = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Option<Py<PyA
 /// One step's core future.
 pub type StepFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
 
-/// Makes the next step's future (with the GIL, on the loop thread), `None`
-/// when there is none (the awaitable was already awaited).
-type Steps = Box<dyn FnMut(Python<'_>) -> Option<StepFuture> + Send>;
+/// The next step: a core future to run on the runtime, or (when what it
+/// needs is already there) its [`Finish`] at once.
+pub enum Step {
+    Run(StepFuture),
+    Ready(Finish),
+}
+
+/// Makes the next step (with the GIL, on the loop thread), `None` when there
+/// is none (the awaitable was already awaited).
+type Steps = Box<dyn FnMut(Python<'_>) -> Option<Step> + Send>;
 
 /// The coroutine function every awaitable is an instance of: it awaits each
 /// step's asyncio future and finishes the step on the loop thread.
@@ -71,10 +80,19 @@ pub struct Start {
 #[pymethods]
 impl Start {
     /// Spawns the next step's core future and returns the asyncio future of
-    /// the running loop that completes with its [`Done`].
+    /// the running loop that completes with its [`Done`]. A step that is
+    /// ready at once gives `asyncio.sleep(0, done)` instead: the loop runs
+    /// its other tasks once, and no runtime thread is involved.
     fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let fut = (self.steps.lock().unwrap_or_else(|p| p.into_inner()))(py)
+        let step = (self.steps.lock().unwrap_or_else(|p| p.into_inner()))(py)
             .ok_or_else(|| PyRuntimeError::new_err("this awaitable was already awaited"))?;
+        let fut = match step {
+            Step::Run(fut) => fut,
+            Step::Ready(finish) => {
+                let done = Done(Mutex::new(Some(finish)));
+                return asyncio_sleep(py)?.call1((0, done));
+            }
+        };
         let run = async move {
             // Its own task: a panic is a JoinError (an exception), not a hang.
             let finish = match spawn(fut).await {
@@ -85,6 +103,17 @@ impl Start {
         };
         pyo3_async_runtimes::generic::future_into_py::<CdpRuntime, _, Done>(py, run)
     }
+}
+
+static SLEEP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `asyncio.sleep`.
+fn asyncio_sleep(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    SLEEP
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("asyncio")?.getattr("sleep")?.unbind())
+        })
+        .map(|f| f.bind(py))
 }
 
 /// A finished step, waiting to be turned into Python objects on the loop
@@ -117,7 +146,7 @@ pub fn fail(e: CdpError) -> Finish {
 /// until a step's [`Finish`] gives the value.
 pub fn awaitable_steps<'py, S>(py: Python<'py>, mut next: S) -> PyResult<Bound<'py, PyAny>>
 where
-    S: FnMut(Python<'_>) -> StepFuture + Send + 'static,
+    S: FnMut(Python<'_>) -> Step + Send + 'static,
 {
     let steps: Steps = Box::new(move |py| Some(next(py)));
     drive(py)?.call1((Start {
@@ -147,7 +176,7 @@ where
                 Err(e) => Err(PyErr::from(e)),
             }) as Finish
         });
-        Some(step)
+        Some(Step::Run(step))
     });
     drive(py)?.call1((Start {
         steps: Mutex::new(steps),

@@ -10,12 +10,12 @@ use pyo3::types::PyList;
 
 use super::Querier;
 use crate::args::{query, str_arg, AudienceId, Filters, Limit};
-use crate::awaitable::{awaitable_steps, Finish, StepFuture};
+use crate::awaitable::{awaitable_steps, Finish, Step};
 use crate::batches::{members_table, members_table_async, BatchIterator};
 use crate::bridge::Bridge;
 use crate::dicts::{GcPause, HiddenItems, TapeBuilder};
 use crate::errors::{CdpError, CdpResult};
-use crate::iter::{tape_feed, Feed, MemberIterator, PageIterator};
+use crate::iter::{tape_feed, Feed, MemberIterator, PageIterator, TapePage};
 use cxone_cdp_core::error::Error;
 
 /// Pages `members()` lets the background walk run ahead of the conversion:
@@ -201,49 +201,69 @@ fn members(py: Python<'_>, feed: Arc<Feed>) -> CdpResult<Py<PyList>> {
 /// more than a few pages' worth of dict building.
 const PAGES_A_STEP: usize = 4;
 
-/// The listing as an awaitable of steps: a step waits for a page on the
-/// runtime (and takes up to [`PAGES_A_STEP`] that are already waiting), then
-/// their dicts are built on the loop thread (never on a runtime worker, see
+/// The listing as an awaitable of steps: a step takes the pages already
+/// waiting (up to [`PAGES_A_STEP`]) at once, or else waits for one on the
+/// runtime (and takes up to [`PAGES_A_STEP`] that are then waiting); their
+/// dicts are built on the loop thread (never on a runtime worker, see
 /// `crate::awaitable`) while the next pages are fetched and decoded.
 fn members_async(py: Python<'_>, feed: Arc<Feed>) -> PyResult<Bound<'_, PyAny>> {
     let list: Py<PyList> = PyList::empty(py).unbind();
     let hidden = Arc::new(Mutex::new(Some(HiddenItems::default())));
     awaitable_steps(py, move |py| {
+        let (list, hidden) = (list.clone_ref(py), hidden.clone());
+        let mut waiting = Vec::new();
+        take_waiting(&feed, &mut waiting);
+        if !waiting.is_empty() {
+            return Step::Ready(build(waiting, list, hidden));
+        }
         let feed = feed.clone();
-        let list = list.clone_ref(py);
-        let hidden = hidden.clone();
-        let step: StepFuture = Box::pin(async move {
+        Step::Run(Box::pin(async move {
             let mut pages = vec![feed.recv().await];
-            while pages.len() < PAGES_A_STEP && matches!(pages.last(), Some(Some(Ok(_)))) {
-                match feed.try_recv() {
-                    Some(next) => pages.push(Some(next)),
-                    None => break,
+            take_waiting(&feed, &mut pages);
+            build(pages, list, hidden)
+        }))
+    })
+}
+
+/// Adds the pages already waiting to `pages`, up to [`PAGES_A_STEP`], and
+/// none after the end of the listing or an error.
+fn take_waiting(feed: &Feed, pages: &mut Vec<Option<Result<TapePage, Error>>>) {
+    while pages.len() < PAGES_A_STEP && pages.last().is_none_or(|p| matches!(p, Some(Ok(_)))) {
+        match feed.try_recv() {
+            Some(next) => pages.push(Some(next)),
+            None => break,
+        }
+    }
+}
+
+/// A step's end on the loop thread: the pages' dicts appended to `list`
+/// (`None`: the listing is over, and the list is the value).
+fn build(
+    pages: Vec<Option<Result<TapePage, Error>>>,
+    list: Py<PyList>,
+    hidden: Arc<Mutex<Option<HiddenItems>>>,
+) -> Finish {
+    Box::new(move |py: Python<'_>| {
+        let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
+        let list = list.bind(py);
+        for next in pages {
+            match next {
+                None => {
+                    if let Some(h) = hidden.take() {
+                        h.reveal(list);
+                    }
+                    return Ok(Some(list.clone().into_any().unbind()));
                 }
-            }
-            Box::new(move |py: Python<'_>| {
-                let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
-                let list = list.bind(py);
-                for next in pages {
-                    match next {
-                        None => {
-                            if let Some(h) = hidden.take() {
-                                h.reveal(list);
-                            }
-                            return Ok(Some(list.clone().into_any().unbind()));
-                        }
-                        Some(Err(e)) => return Err(CdpError::from(e).into()),
-                        Some(Ok(page)) => {
-                            let _pause = GcPause::new(py);
-                            TapeBuilder::new(py, &page.data).extend(list)?;
-                            if let Some(h) = hidden.as_mut() {
-                                h.hide(list);
-                            }
-                        }
+                Some(Err(e)) => return Err(CdpError::from(e).into()),
+                Some(Ok(page)) => {
+                    let _pause = GcPause::new(py);
+                    TapeBuilder::new(py, &page.data).extend(list)?;
+                    if let Some(h) = hidden.as_mut() {
+                        h.hide(list);
                     }
                 }
-                Ok(None)
-            }) as Finish
-        });
-        step
+            }
+        }
+        Ok(None)
     })
 }
