@@ -2,6 +2,7 @@
 
 import _thread
 import asyncio
+import itertools
 import threading
 
 import pytest
@@ -69,7 +70,7 @@ async def test_members_async_lets_the_loop_run_between_steps():
         done = True
         assert len(members) == 50_000
         stamps = [start, *(t for t in turns if start <= t <= end), end]
-        longest = max(b - a for a, b in zip(stamps, stamps[1:]))
+        longest = max(b - a for a, b in itertools.pairwise(stamps))
         assert longest < 0.5 * (end - start), (longest, end - start, len(stamps))
 
 
