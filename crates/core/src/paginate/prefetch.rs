@@ -101,8 +101,9 @@ impl<T> std::fmt::Debug for Prefetch<T> {
 impl<T: Send + 'static> Prefetch<T> {
     /// Runs `open` (which prepares the query and returns its page stream,
     /// paced by the [`Demand`] it is given), then the stream, on `runtime`,
-    /// at most `capacity` pages ahead (at least 1). When `listing` is given, the walk is reported as one listing
-    /// (metrics, audit record, completion callback) once it ends or fails,
+    /// at most `capacity` pages ahead (at least 1). When `listing` is given,
+    /// the walk is reported as one listing (metrics, audit record,
+    /// completion callback) once it ends or fails,
     /// before the consumer can see the end or the error, so a caller
     /// returning from a listing already has its audit record; `items` counts
     /// a page's members. A walk its consumer abandons reports nothing.
