@@ -2,8 +2,9 @@
 //! the pages and hands them over a one-slot channel, taking a slot before it
 //! fetches the next page, so at most four pages are held (the one being
 //! consumed, the one waiting, and the two the core's walk asks for ahead on
-//! their cursor hints, which it does only while the consumer waits for a page). Each object is both a sync and an async
-//! iterator; dropping it aborts the task.
+//! their cursor hints, which it does only while the consumer waits for a
+//! page). Each object is both a sync and an async iterator; dropping it
+//! aborts the task.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

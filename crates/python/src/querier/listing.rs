@@ -246,6 +246,8 @@ fn build(
     Box::new(move |py: Python<'_>| {
         let mut hidden = hidden.lock().unwrap_or_else(|p| p.into_inner());
         let list = list.bind(py);
+        // One pause of the collector for the step's pages, not one a page.
+        let _pause = GcPause::new(py);
         for next in pages {
             match next {
                 None => {
@@ -256,7 +258,6 @@ fn build(
                 }
                 Some(Err(e)) => return Err(CdpError::from(e).into()),
                 Some(Ok(page)) => {
-                    let _pause = GcPause::new(py);
                     TapeBuilder::new(py, &page.data).extend(list)?;
                     if let Some(h) = hidden.as_mut() {
                         h.hide(list);
